@@ -1,0 +1,1 @@
+"""phoenix_actor: a Phoenix Channels client for threaded Python, on Pykka actors."""

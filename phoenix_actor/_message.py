@@ -1,0 +1,56 @@
+"""Values that cross the wire: frames (bytes with an opcode) and decoded messages."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, Union
+
+#: A ref as it comes off the wire after normalisation: our own refs are ``int``; a
+#: ref that is not a decimal number (another client's, or a server's) stays ``str``.
+WireRef = Union[int, str, None]
+
+
+class Opcode(enum.Enum):
+    """The two kinds of websocket data frames."""
+
+    TEXT = "text"
+    BINARY = "binary"
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One websocket data frame. ``data`` is always bytes (UTF-8 for text frames)."""
+
+    opcode: Opcode
+    data: bytes
+
+    @classmethod
+    def text(cls, data: str | bytes) -> Frame:
+        """A text frame; ``str`` data is encoded as UTF-8."""
+        return cls(Opcode.TEXT, data.encode("utf-8") if isinstance(data, str) else data)
+
+    @classmethod
+    def binary(cls, data: bytes) -> Frame:
+        """A binary frame."""
+        return cls(Opcode.BINARY, data)
+
+    def __repr__(self) -> str:
+        shown = self.data if len(self.data) <= 200 else self.data[:200] + b"..."
+        return f"Frame({self.opcode.value}, {shown!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One Phoenix message: ``[join_ref, ref, topic, event, payload]``.
+
+    ``payload`` is whatever the JSON decoded to (normally a dict), or ``bytes`` for a
+    binary frame. For a reply (``event == "phx_reply"``) it is
+    ``{"status": str, "response": Any}``.
+    """
+
+    join_ref: WireRef
+    ref: WireRef
+    topic: str
+    event: str
+    payload: Any

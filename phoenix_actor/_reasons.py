@@ -1,0 +1,123 @@
+"""Why a connection attempt failed or an open connection ended.
+
+Every ``handle_disconnected(reason)`` gets one of these frozen values. Match on the
+class (``isinstance(reason, HandshakeRejected) and reason.status == 403``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+
+
+@dataclass(frozen=True, slots=True)
+class DisconnectReason:
+    """Base class of all disconnect reasons."""
+
+    def describe(self) -> str:
+        """One readable line."""
+        return repr(self)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionRefused(DisconnectReason):
+    """Nothing listens at the address (``ECONNREFUSED``)."""
+
+    error: str
+
+    def describe(self) -> str:
+        return f"connection refused: {self.error}"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectFailed(DisconnectReason):
+    """The TCP or TLS connection could not be made: DNS, unreachable host, timeout, TLS.
+
+    ``kind`` is one of ``"dns"``, ``"timeout"``, ``"tls"``, ``"os"``.
+    """
+
+    kind: str
+    error: str
+
+    def describe(self) -> str:
+        return f"could not connect ({self.kind}): {self.error}"
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeRejected(DisconnectReason):
+    """The server answered the websocket upgrade with an HTTP status other than 101.
+
+    Phoenix answers 403 when the socket's ``connect`` refuses the params, when ``vsn``
+    is not a supported version, or when the Origin header is not allowed.
+    """
+
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict, compare=False)
+    body: bytes = field(default=b"", compare=False)
+
+    @property
+    def reason_phrase(self) -> str:
+        """The standard phrase of ``status`` (``"Forbidden"`` for 403)."""
+        try:
+            return HTTPStatus(self.status).phrase
+        except ValueError:
+            return ""
+
+    def describe(self) -> str:
+        return f"upgrade refused with HTTP {self.status} {self.reason_phrase}".rstrip()
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeFailed(DisconnectReason):
+    """The upgrade response was not a valid websocket handshake."""
+
+    error: str
+
+    def describe(self) -> str:
+        return f"invalid websocket handshake: {self.error}"
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteClosed(DisconnectReason):
+    """The server sent a websocket close frame (``code`` is None if it had no code).
+
+    Phoenix closes with 1000 on idle timeout (Cowboy) or socket-id disconnect up to
+    1.8.7, 1001 for that disconnect from 1.8.8, 1011 when the connection crashed (for
+    example on a malformed frame), 1012 while draining.
+    """
+
+    code: int | None
+    reason: str = ""
+
+    def describe(self) -> str:
+        text = f"server closed the connection with code {self.code}"
+        return f"{text} ({self.reason})" if self.reason else text
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLost(DisconnectReason):
+    """The connection ended without a close frame (TCP reset, EOF, broken pipe)."""
+
+    error: str
+
+    def describe(self) -> str:
+        return f"connection lost: {self.error}"
+
+
+@dataclass(frozen=True, slots=True)
+class TransportCrashed(DisconnectReason):
+    """The transport failed in an unexpected way (a bug, or an unexpected exception)."""
+
+    error: str
+
+    def describe(self) -> str:
+        return f"transport crashed: {self.error}"
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedByClient(DisconnectReason):
+    """This client closed the connection (``Disconnect`` or the socket stopping)."""
+
+    def describe(self) -> str:
+        return "closed by this client"

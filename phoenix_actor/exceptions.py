@@ -1,0 +1,80 @@
+"""The exceptions phoenix_actor raises, all rooted at :class:`PhoenixActorError`.
+
+.. code-block:: text
+
+    PhoenixActorError
+    ├── ConfigError (also ValueError)      bad URL, params or option, found before anything is sent
+    │   └── InvalidURLError
+    ├── ProtocolError                      an inbound frame that breaks the wire protocol
+    │   └── DecodeError
+    ├── PushError                          join / leave / push refused locally, nothing was sent
+    │   ├── DisconnectedError              no open connection (or a stale connection handle)
+    │   ├── NotJoinedError                 push or leave on a topic that is not joined
+    │   ├── AlreadyJoinedError             join of a topic that is joined or joining
+    │   ├── InvalidMessageError (also TypeError)  a topic, event or payload of the wrong type
+    │   └── EncodeError (also TypeError)   the payload cannot be serialized (the ref is consumed)
+    ├── WrongThreadError (also RuntimeError)  a socket-actor-only API called from another thread
+    ├── CallTimeoutError (also TimeoutError)  ``call()`` got no answer in time
+    └── SocketStoppedError                 the socket actor is not running (any more)
+
+Errors of websocket-client and ``OSError`` never escape: the transport turns them into a
+:class:`~phoenix_actor.DisconnectReason` handed to ``handle_disconnected``.
+"""
+
+from __future__ import annotations
+
+
+class PhoenixActorError(Exception):
+    """Base class of every exception raised by phoenix_actor."""
+
+
+class ConfigError(PhoenixActorError, ValueError):
+    """A URL, parameter or option is invalid."""
+
+
+class InvalidURLError(ConfigError):
+    """The socket URL is not a ``ws://`` or ``wss://`` URL without a query string."""
+
+
+class ProtocolError(PhoenixActorError):
+    """An inbound frame does not follow the Phoenix Channels protocol."""
+
+
+class DecodeError(ProtocolError):
+    """An inbound frame could not be decoded into a message."""
+
+
+class PushError(PhoenixActorError):
+    """A join, leave or push was refused locally; nothing was sent."""
+
+
+class DisconnectedError(PushError):
+    """There is no open connection (or the connection handle belongs to an older connection)."""
+
+
+class NotJoinedError(PushError):
+    """Push or leave on a topic that has not been joined (or whose join is still pending)."""
+
+
+class AlreadyJoinedError(PushError):
+    """Join of a topic that is already joined, or whose join is still pending."""
+
+
+class InvalidMessageError(PushError, TypeError):
+    """A topic or event of the wrong type, or a reserved event pushed directly. No ref is used."""
+
+
+class EncodeError(PushError, TypeError):
+    """The payload could not be serialized. The ref picked for the message is consumed."""
+
+
+class WrongThreadError(PhoenixActorError, RuntimeError):
+    """A method meant for the socket actor's own thread was called from another thread."""
+
+
+class CallTimeoutError(PhoenixActorError, TimeoutError):
+    """A request to the socket actor got no answer within its timeout."""
+
+
+class SocketStoppedError(PhoenixActorError):
+    """The socket actor has stopped, or stopped before answering."""

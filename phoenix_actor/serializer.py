@@ -1,0 +1,184 @@
+"""Serializers turn :class:`Message` values into websocket frames and back.
+
+A serializer is any object with a ``vsn`` attribute (the protocol version sent as the
+``vsn`` query parameter) and ``encode`` / ``decode`` methods, see :class:`Serializer`.
+:class:`JSONSerializer` speaks protocol 2.0.0: JSON arrays in text frames, and the
+Phoenix binary frame kinds for ``bytes`` payloads.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from phoenix_actor._constants import EVENT_REPLY, KEY_RESPONSE, KEY_STATUS, PROTOCOL_V2
+from phoenix_actor._message import Frame, Message, Opcode, WireRef
+from phoenix_actor.exceptions import DecodeError, EncodeError
+
+__all__ = ["JSONSerializer", "Serializer", "normalize_ref"]
+
+# Binary frame kinds (Phoenix >= 1.5.7).
+_KIND_PUSH = 0
+_KIND_REPLY = 1
+_KIND_BROADCAST = 2
+_MAX_FIELD = 255
+
+
+@runtime_checkable
+class Serializer(Protocol):
+    """What the socket needs from a serializer."""
+
+    #: The protocol version this serializer speaks, sent as the ``vsn`` query parameter.
+    vsn: str
+
+    def encode(self, message: Message) -> Frame:
+        """Encode one outbound message; raise :class:`EncodeError` if it cannot be."""
+        ...
+
+    def decode(self, frame: Frame) -> Message:
+        """Decode one inbound frame; raise :class:`DecodeError` if it is malformed."""
+        ...
+
+
+def normalize_ref(value: Any) -> WireRef:
+    """Bring a ref off the wire to the form our refs take.
+
+    ``None`` and ``""`` (binary frames' null) become ``None``; an ``int`` or a decimal
+    string becomes ``int``, so that ``"10"`` and ``10`` compare equal and ``10 > 9``;
+    any other string is kept as it is. Anything else raises :class:`DecodeError`.
+    """
+    if value is None:
+        return None
+    kind = type(value)
+    if kind is int:
+        return value  # type: ignore[no-any-return]
+    if kind is str:
+        if value == "":
+            return None
+        if value.isascii() and value.isdigit():
+            return int(value)
+        return value  # type: ignore[no-any-return]
+    raise DecodeError(f"a ref must be a string, an integer or null, got {value!r}")
+
+
+class JSONSerializer:
+    """Protocol 2.0.0: ``[join_ref, ref, topic, event, payload]`` as JSON text frames.
+
+    ``bytes`` payloads are sent as binary push frames; inbound binary push, reply and
+    broadcast frames are decoded, their payload (or reply response) being ``bytes``.
+
+    ``ref_format`` picks how our integer refs are written: ``"string"`` (``"12"``, as
+    phoenix.js does; the default) or ``"integer"`` (``12``, as phoenix_gen_socket_client
+    does). Either way inbound refs are normalised by :func:`normalize_ref`.
+    """
+
+    vsn = PROTOCOL_V2
+
+    __slots__ = ("_dumps", "_string_refs")
+
+    def __init__(self, ref_format: Literal["string", "integer"] = "string") -> None:
+        if ref_format not in ("string", "integer"):
+            raise ValueError(f"ref_format must be 'string' or 'integer', not {ref_format!r}")
+        self._string_refs = ref_format == "string"
+        self._dumps = json.JSONEncoder(
+            ensure_ascii=False, allow_nan=False, separators=(",", ":")
+        ).encode
+
+    def __repr__(self) -> str:
+        return f"JSONSerializer(ref_format={'string' if self._string_refs else 'integer'!r})"
+
+    def _wire_ref(self, ref: WireRef) -> WireRef:
+        if ref is None or not self._string_refs:
+            return ref
+        return str(ref)
+
+    def encode(self, message: Message) -> Frame:
+        """Encode ``message``; ``bytes`` payloads become a binary push frame."""
+        join_ref = self._wire_ref(message.join_ref)
+        ref = self._wire_ref(message.ref)
+        if isinstance(message.payload, (bytes, bytearray, memoryview)):
+            return _encode_binary_push(join_ref, ref, message.topic, message.event, message.payload)
+        try:
+            text = self._dumps([join_ref, ref, message.topic, message.event, message.payload])
+            return Frame(Opcode.TEXT, text.encode("utf-8"))
+        except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+            raise EncodeError(f"cannot encode payload as JSON: {exc}") from exc
+
+    def decode(self, frame: Frame) -> Message:
+        """Decode a text frame (JSON array) or a binary frame (push, reply, broadcast)."""
+        if frame.opcode is Opcode.BINARY:
+            return _decode_binary(frame.data)
+        try:
+            decoded = json.loads(frame.data)
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            raise DecodeError(f"text frame is not valid JSON: {exc}") from exc
+        if type(decoded) is not list or len(decoded) < 5:
+            raise DecodeError(
+                "expected a JSON array [join_ref, ref, topic, event, payload], "
+                f"got {decoded!r:.200}"
+            )
+        join_ref, ref, topic, event, payload = decoded[:5]
+        if type(topic) is not str or type(event) is not str:
+            raise DecodeError(f"topic and event must be strings, got {topic!r} and {event!r}")
+        return Message(normalize_ref(join_ref), normalize_ref(ref), topic, event, payload)
+
+
+def _field(value: WireRef, name: str) -> bytes:
+    encoded = b"" if value is None else str(value).encode("utf-8")
+    if len(encoded) > _MAX_FIELD:
+        raise EncodeError(
+            f"binary frame {name} is {len(encoded)} bytes long; Phoenix allows at most {_MAX_FIELD}"
+        )
+    return encoded
+
+
+def _encode_binary_push(
+    join_ref: WireRef, ref: WireRef, topic: str, event: str, payload: bytes | bytearray | memoryview
+) -> Frame:
+    try:
+        fields = (
+            _field(join_ref, "join_ref"),
+            _field(ref, "ref"),
+            _field(topic, "topic"),
+            _field(event, "event"),
+        )
+    except UnicodeEncodeError as exc:
+        raise EncodeError(f"cannot encode binary frame header: {exc}") from exc
+    header = struct.pack("!5B", _KIND_PUSH, *(len(field) for field in fields))
+    return Frame(Opcode.BINARY, b"".join((header, *fields, bytes(payload))))
+
+
+def _split(data: bytes, sizes_at: int, count: int) -> tuple[list[str], bytes]:
+    """Read ``count`` size bytes at ``sizes_at``, then that many UTF-8 strings."""
+    start = sizes_at + count
+    if len(data) < start:
+        raise DecodeError(f"binary frame too short for its header: {data[:32]!r}")
+    fields: list[str] = []
+    for size in data[sizes_at:start]:
+        end = start + size
+        if len(data) < end:
+            raise DecodeError(f"binary frame truncated inside its header: {data[:32]!r}")
+        try:
+            fields.append(data[start:end].decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise DecodeError(f"binary frame header is not UTF-8: {exc}") from exc
+        start = end
+    return fields, data[start:]
+
+
+def _decode_binary(data: bytes) -> Message:
+    if not data:
+        raise DecodeError("empty binary frame")
+    kind = data[0]
+    if kind == _KIND_PUSH:
+        (join_ref, topic, event), body = _split(data, 1, 3)
+        return Message(normalize_ref(join_ref), None, topic, event, body)
+    if kind == _KIND_REPLY:
+        (join_ref, ref, topic, status), body = _split(data, 1, 4)
+        payload = {KEY_STATUS: status, KEY_RESPONSE: body}
+        return Message(normalize_ref(join_ref), normalize_ref(ref), topic, EVENT_REPLY, payload)
+    if kind == _KIND_BROADCAST:
+        (topic, event), body = _split(data, 1, 2)
+        return Message(None, None, topic, event, body)
+    raise DecodeError(f"unknown binary frame kind {kind}")
