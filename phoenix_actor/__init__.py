@@ -1,1 +1,120 @@
-"""phoenix_actor: a Phoenix Channels client for threaded Python, on Pykka actors."""
+"""phoenix_actor: a Phoenix Channels client for threaded Python, built on Pykka actors.
+
+Subclass :class:`SocketClient`, start it with ``SocketActor.start(client)``, and
+handle what the server says in its callbacks. See README.rst for a tour.
+"""
+
+from __future__ import annotations
+
+import logging as _logging
+
+from phoenix_actor._api import call, execute
+from phoenix_actor._client import (
+    CallbackResult,
+    CallResult,
+    Connect,
+    InitResult,
+    NoConnect,
+    NoReply,
+    Reply,
+    SocketClient,
+    Stop,
+)
+from phoenix_actor._message import Frame, Message, Opcode, WireRef
+from phoenix_actor._reasons import (
+    ClosedByClient,
+    ConnectFailed,
+    ConnectionLost,
+    ConnectionRefused,
+    DisconnectReason,
+    HandshakeFailed,
+    HandshakeRejected,
+    RemoteClosed,
+    TransportCrashed,
+)
+from phoenix_actor._session import TopicState
+from phoenix_actor._socket import Caller, Connection, SocketActor, SocketState
+from phoenix_actor._transport import (
+    Transport,
+    TransportActor,
+    TransportFactory,
+    TransportListener,
+    TransportOptions,
+    websocket_transport,
+)
+from phoenix_actor.exceptions import (
+    AlreadyJoinedError,
+    CallTimeoutError,
+    ConfigError,
+    DecodeError,
+    DisconnectedError,
+    EncodeError,
+    InvalidMessageError,
+    InvalidURLError,
+    NotJoinedError,
+    PhoenixActorError,
+    ProtocolError,
+    PushError,
+    SocketStoppedError,
+    WrongThreadError,
+)
+from phoenix_actor.serializer import JSONSerializer, Serializer
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "AlreadyJoinedError",
+    "CallResult",
+    "CallTimeoutError",
+    "CallbackResult",
+    "Caller",
+    "ClosedByClient",
+    "ConfigError",
+    "Connect",
+    "ConnectFailed",
+    "Connection",
+    "ConnectionLost",
+    "ConnectionRefused",
+    "DecodeError",
+    "DisconnectReason",
+    "DisconnectedError",
+    "EncodeError",
+    "Frame",
+    "HandshakeFailed",
+    "HandshakeRejected",
+    "InitResult",
+    "InvalidMessageError",
+    "InvalidURLError",
+    "JSONSerializer",
+    "Message",
+    "NoConnect",
+    "NoReply",
+    "NotJoinedError",
+    "Opcode",
+    "PhoenixActorError",
+    "ProtocolError",
+    "PushError",
+    "RemoteClosed",
+    "Reply",
+    "Serializer",
+    "SocketActor",
+    "SocketClient",
+    "SocketState",
+    "SocketStoppedError",
+    "Stop",
+    "TopicState",
+    "Transport",
+    "TransportActor",
+    "TransportCrashed",
+    "TransportFactory",
+    "TransportListener",
+    "TransportOptions",
+    "WireRef",
+    "WrongThreadError",
+    "__version__",
+    "call",
+    "execute",
+    "websocket_transport",
+]
+
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())
