@@ -30,7 +30,7 @@ from phoenix_actor._reasons import (
     HandshakeFailed,
     HandshakeRejected,
     RemoteClosed,
-    TransportCrashed,
+    TransportDown,
 )
 from phoenix_actor._session import TopicState
 from phoenix_actor._socket import Caller, Connection, SocketActor, SocketState
@@ -51,6 +51,7 @@ from phoenix_actor.exceptions import (
     EncodeError,
     InvalidMessageError,
     InvalidURLError,
+    JoinRefusedError,
     NotJoinedError,
     PhoenixActorError,
     ProtocolError,
@@ -86,6 +87,7 @@ __all__ = [
     "InvalidMessageError",
     "InvalidURLError",
     "JSONSerializer",
+    "JoinRefusedError",
     "Message",
     "NoConnect",
     "NoReply",
@@ -105,7 +107,7 @@ __all__ = [
     "TopicState",
     "Transport",
     "TransportActor",
-    "TransportCrashed",
+    "TransportDown",
     "TransportFactory",
     "TransportListener",
     "TransportOptions",

@@ -106,13 +106,14 @@ class ConnectionLost(DisconnectReason):
 
 
 @dataclass(frozen=True, slots=True)
-class TransportCrashed(DisconnectReason):
-    """The transport failed in an unexpected way (a bug, or an unexpected exception)."""
+class TransportDown(DisconnectReason):
+    """The transport went away on its own: its actor was stopped from outside, or failed
+    in an unexpected way (the Elixir ``{:transport_down, reason}``)."""
 
     error: str
 
     def describe(self) -> str:
-        return f"transport crashed: {self.error}"
+        return f"transport down: {self.error}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from phoenix_actor._client import (
     Stop,
 )
 from phoenix_actor._message import Frame
-from phoenix_actor._reasons import ConnectFailed, DisconnectReason, TransportCrashed
+from phoenix_actor._reasons import ConnectFailed, DisconnectReason, TransportDown
 from phoenix_actor._transport import (
     Transport,
     TransportFactory,
@@ -342,7 +342,7 @@ class SocketActor(pykka.ThreadingActor):
             self._transport = self._factory(url, self._options, listener)
         except Exception as exc:
             logger.exception("the transport factory raised")
-            self._callback("handle_disconnected", TransportCrashed(f"{type(exc).__name__}: {exc}"))
+            self._callback("handle_disconnected", TransportDown(f"{type(exc).__name__}: {exc}"))
             return
         self._state = SocketState.CONNECTING
 

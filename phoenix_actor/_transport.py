@@ -31,7 +31,7 @@ from phoenix_actor._reasons import (
     HandshakeFailed,
     HandshakeRejected,
     RemoteClosed,
-    TransportCrashed,
+    TransportDown,
 )
 
 logger = logging.getLogger("phoenix_actor.transport")
@@ -105,6 +105,11 @@ class _Send:
     frame: Frame
 
 
+@dataclass(frozen=True, slots=True)
+class _OwnerClosing:
+    """The owner closes the transport: it knows, so no disconnect is reported."""
+
+
 def _failure_reason(exc: BaseException) -> DisconnectReason:
     """Translate an exception raised while connecting into a disconnect reason."""
     if isinstance(exc, websocket.WebSocketBadStatusException):
@@ -126,7 +131,7 @@ def _failure_reason(exc: BaseException) -> DisconnectReason:
         return HandshakeFailed(str(exc))
     if isinstance(exc, OSError):
         return ConnectFailed("os", str(exc))
-    return TransportCrashed(f"{type(exc).__name__}: {exc}")
+    return TransportDown(f"{type(exc).__name__}: {exc}")
 
 
 def _close_reason(data: bytes) -> RemoteClosed:
@@ -150,6 +155,8 @@ class TransportActor(pykka.ThreadingActor):
         self._options = options
         self._listener = listener
         self._closing = threading.Event()
+        self._report_lock = threading.Lock()
+        self._reported = False
         self._ws = websocket.WebSocket(enable_multithread=True, skip_utf8_validation=True)
         self._reader = threading.Thread(
             target=self._read_loop, name=f"phoenix_actor-reader-{id(self):x}", daemon=True
@@ -163,14 +170,28 @@ class TransportActor(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> None:
         if isinstance(message, _Send):
             self._send(message.frame)
+        elif isinstance(message, _OwnerClosing):
+            with self._report_lock:
+                self._reported = True
         else:
             logger.warning("transport ignored an unexpected message: %r", message)
 
     def on_stop(self) -> None:
+        self._report(TransportDown("the transport actor was stopped"))
         self._shutdown()
 
-    def on_failure(self, *_exc_info: object) -> None:
+    def on_failure(self, *exc_info: object) -> None:
+        self._report(TransportDown(f"the transport actor failed: {exc_info[1]!r}"))
         self._shutdown()
+
+    def _report(self, reason: DisconnectReason) -> None:
+        """Tell the listener about the end of the connection, once at most."""
+        with self._report_lock:
+            if self._reported:
+                return
+            self._reported = True
+        logger.debug("connection to %s ended: %s", self._safe_url(), reason.describe())
+        self._listener.disconnected(reason)
 
     def _send(self, frame: Frame) -> None:
         if self._closing.is_set():
@@ -208,10 +229,8 @@ class TransportActor(pykka.ThreadingActor):
 
     def _read_loop(self) -> None:
         reason = self._run()
-        if self._closing.is_set():
-            return
-        logger.debug("connection to %s ended: %s", self._safe_url(), reason.describe())
-        self._listener.disconnected(reason)
+        if not self._closing.is_set():
+            self._report(reason)
 
     def _safe_url(self) -> str:
         return self._url.split("?", 1)[0]
@@ -249,7 +268,7 @@ class TransportActor(pykka.ThreadingActor):
                 return ConnectionLost(str(exc) or type(exc).__name__)
             except Exception as exc:
                 logger.exception("transport reader failed")
-                return TransportCrashed(f"{type(exc).__name__}: {exc}")
+                return TransportDown(f"{type(exc).__name__}: {exc}")
             if opcode == text:
                 frame_to(Frame(Opcode.TEXT, frame.data))
             elif opcode == binary:
@@ -274,7 +293,10 @@ class _ActorTransport:
 
     def close(self) -> None:
         try:
+            self._ref.tell(_OwnerClosing())
             self._ref.stop(block=True, timeout=_JOIN_TIMEOUT + 1)
+        except pykka.ActorDeadError:
+            pass
         except pykka.Timeout:
             logger.warning("the transport did not stop within %s s", _JOIN_TIMEOUT + 1)
 

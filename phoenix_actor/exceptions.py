@@ -13,6 +13,7 @@
     │   ├── AlreadyJoinedError             join of a topic that is joined or joining
     │   ├── InvalidMessageError (also TypeError)  a topic, event or payload of the wrong type
     │   └── EncodeError (also TypeError)   the payload cannot be serialized (the ref is consumed)
+    ├── JoinRefusedError                   the server refused a join (``topic``, ``response``)
     ├── WrongThreadError (also RuntimeError)  a socket-actor-only API called from another thread
     ├── CallTimeoutError (also TimeoutError)  ``call()`` got no answer in time
     └── SocketStoppedError                 the socket actor is not running (any more)
@@ -66,6 +67,15 @@ class InvalidMessageError(PushError, TypeError):
 
 class EncodeError(PushError, TypeError):
     """The payload could not be serialized. The ref picked for the message is consumed."""
+
+
+class JoinRefusedError(PhoenixActorError):
+    """The server refused a join; ``response`` is its reply's response."""
+
+    def __init__(self, topic: str, response: object) -> None:
+        super().__init__(f"join of {topic!r} refused: {response!r}")
+        self.topic = topic
+        self.response = response
 
 
 class WrongThreadError(PhoenixActorError, RuntimeError):

@@ -1,0 +1,164 @@
+"""A fake transport: test a SocketClient with no network, playing the server by hand.
+
+>>> connector = FakeConnector()                                      # doctest: +SKIP
+>>> ref = SocketActor.start(MyClient(), transport_factory=connector)  # doctest: +SKIP
+>>> server = connector.next_connection()                             # doctest: +SKIP
+>>> server.accept()                                                  # doctest: +SKIP
+>>> join = server.expect(event="phx_join", topic="room:1")           # doctest: +SKIP
+>>> server.reply(join, "ok", {"welcome": True})                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from phoenix_actor._constants import EVENT_CLOSE, EVENT_ERROR, EVENT_REPLY
+from phoenix_actor._message import Frame, Message, Opcode
+from phoenix_actor._reasons import DisconnectReason, HandshakeRejected, RemoteClosed
+from phoenix_actor._transport import Transport, TransportListener, TransportOptions
+from phoenix_actor.serializer import normalize_ref
+from phoenix_actor.testing._inbox import Inbox
+
+DEFAULT_TIMEOUT = 5.0
+
+
+def decode_client_frame(frame: Frame) -> Message:
+    """Decode a frame a client sent, as the server would (binary: 4-size push header)."""
+    if frame.opcode is Opcode.TEXT:
+        join_ref, ref, topic, event, payload = json.loads(frame.data)[:5]
+        return Message(normalize_ref(join_ref), normalize_ref(ref), topic, event, payload)
+    data = frame.data
+    if len(data) < 5 or data[0] != 0:
+        raise ValueError(f"not a client binary push frame: {data[:16]!r}")
+    fields = []
+    at = 5
+    for size in data[1:5]:
+        fields.append(data[at : at + size].decode("utf-8"))
+        at += size
+    join_ref, ref, topic, event = fields
+    return Message(normalize_ref(join_ref), normalize_ref(ref), topic, event, data[at:])
+
+
+def _encode(message: list[Any]) -> Frame:
+    return Frame(Opcode.TEXT, json.dumps(message, separators=(",", ":")).encode("utf-8"))
+
+
+class FakeConnection:
+    """One connection attempt of the socket under test, seen from the server side."""
+
+    def __init__(self, url: str, options: TransportOptions, listener: TransportListener) -> None:
+        self.url = url
+        self.options = options
+        self._listener = listener
+        self.sent: Inbox[Message] = Inbox()
+        self.frames: list[Frame] = []
+        self._closed = threading.Event()
+        self._over = False
+
+    def __repr__(self) -> str:
+        return f"<FakeConnection {self.url.split('?', 1)[0]} closed={self.closed}>"
+
+    @property
+    def params(self) -> dict[str, str]:
+        """The query parameters of the connection URL."""
+        return dict(parse_qsl(urlsplit(self.url).query))
+
+    @property
+    def closed(self) -> bool:
+        """True once the client closed this connection."""
+        return self._closed.is_set()
+
+    def wait_closed(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Wait until the client closes this connection (``TimeoutError`` otherwise)."""
+        if not self._closed.wait(timeout):
+            raise TimeoutError(f"the client did not close {self!r} within {timeout} s")
+
+    # -- Transport (called by the socket actor) -----------------------------------
+
+    def send(self, frame: Frame) -> None:
+        self.frames.append(frame)
+        self.sent.put(decode_client_frame(frame))
+
+    def close(self) -> None:
+        self._over = True
+        self._closed.set()
+
+    # -- driving the client -------------------------------------------------------
+
+    def accept(self) -> None:
+        """Complete the handshake: the client's ``handle_connected`` runs."""
+        self._listener.connected()
+
+    def refuse(self, reason: DisconnectReason | None = None) -> None:
+        """Fail the attempt (default: HTTP 403, as Phoenix refuses a connect)."""
+        self.disconnect(reason if reason is not None else HandshakeRejected(403))
+
+    def disconnect(self, reason: DisconnectReason | None = None) -> None:
+        """End the connection from the server side (default: close code 1000)."""
+        if not self._over:
+            self._over = True
+            self._listener.disconnected(reason if reason is not None else RemoteClosed(1000))
+
+    def send_frame(self, frame: Frame) -> None:
+        """Deliver a raw frame to the client."""
+        self._listener.frame(frame)
+
+    def send_message(self, join_ref: Any, ref: Any, topic: str, event: str, payload: Any) -> None:
+        """Deliver ``[join_ref, ref, topic, event, payload]`` as a JSON text frame."""
+        self.send_frame(_encode([join_ref, ref, topic, event, payload]))
+
+    def expect(
+        self,
+        event: str | None = None,
+        topic: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Message:
+        """The next message the client sent matching ``event`` / ``topic`` (removed)."""
+
+        def accept(message: Message) -> bool:
+            return (event is None or message.event == event) and (
+                topic is None or message.topic == topic
+            )
+
+        return self.sent.take(accept, timeout, f"client message {event or '*'} on {topic or '*'}")
+
+    def reply(self, to: Message, status: str = "ok", response: Any = None) -> None:
+        """Answer ``to`` with ``phx_reply`` (a join's reply echoes its join_ref)."""
+        response = {} if response is None else response
+        payload = {"status": status, "response": response}
+        self.send_message(to.join_ref, to.ref, to.topic, EVENT_REPLY, payload)
+
+    def push(self, topic: str, event: str, payload: Any, join_ref: Any = None) -> None:
+        """A channel push (``join_ref`` set) or a broadcast (``join_ref`` None)."""
+        self.send_message(join_ref, None, topic, event, payload)
+
+    def close_channel(
+        self, join: Message, error: bool = False, payload: Mapping[str, Any] | None = None
+    ) -> None:
+        """Close the channel ``join`` opened: ``phx_close``, or ``phx_error`` if ``error``."""
+        event = EVENT_ERROR if error else EVENT_CLOSE
+        self.send_message(join.join_ref, join.join_ref, join.topic, event, dict(payload or {}))
+
+
+class FakeConnector:
+    """A transport factory handing out :class:`FakeConnection` objects."""
+
+    def __init__(self) -> None:
+        self.connections: Inbox[FakeConnection] = Inbox()
+        self.all: list[FakeConnection] = []
+
+    def __call__(
+        self, url: str, options: TransportOptions, listener: TransportListener
+    ) -> Transport:
+        connection = FakeConnection(url, options, listener)
+        self.all.append(connection)
+        self.connections.put(connection)
+        return connection
+
+    def next_connection(self, timeout: float = DEFAULT_TIMEOUT) -> FakeConnection:
+        """The next connection attempt the socket makes (waits for it)."""
+        return self.connections.take(lambda _c: True, timeout, "connection attempt")
