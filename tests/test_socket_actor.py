@@ -363,6 +363,7 @@ def test_callback_errors_stop_policy(start, connector):
     _, reason = client.wait("terminate")
     assert isinstance(reason, RuntimeError)
     server.wait_closed()
+    assert ref.actor_stopped.wait(TIMEOUT)
 
 
 def test_invalid_return_values_are_logged(start, connector, caplog):
