@@ -340,12 +340,13 @@ def test_a_raising_callback_is_logged_and_the_socket_carries_on(start, connector
         raise RuntimeError("boom")
 
     client = Recorder(message=boom)
-    _ref, server = connected(start, connector, client)
+    ref, server = connected(start, connector, client)
     with caplog.at_level(logging.ERROR, "phoenix_actor"):
         server.push("t", "e", {})
         server.push("t", "e2", {})
         client.wait("message")
         client.wait("message")
+        run(ref, lambda conn: None)  # the mailbox is in order: both were handled
     errors = [r for r in caplog.records if "handle_message raised" in r.getMessage()]
     assert len(errors) == 2
     assert errors[0].exc_info is not None

@@ -7,12 +7,39 @@ from __future__ import annotations
 
 from phoenix_actor.testing._fake import FakeConnection, FakeConnector, decode_client_frame
 from phoenix_actor.testing._inbox import Inbox
+from phoenix_actor.testing._server import ConnectCallback, PhoenixServer
+from phoenix_actor.testing._server_channel import (
+    Channel,
+    ChannelSocket,
+    JoinError,
+    JoinOk,
+    NoReply,
+    Reply,
+    StopChannel,
+)
+from phoenix_actor.testing._server_echo import EchoChannel
+from phoenix_actor.testing._server_protocol import InboundMessage
+from phoenix_actor.testing._server_recorder import Received, Recorder, ServerEvent
 from phoenix_actor.testing._test_socket import TestSocket
 
 __all__ = [
+    "Channel",
+    "ChannelSocket",
+    "ConnectCallback",
+    "EchoChannel",
     "FakeConnection",
     "FakeConnector",
+    "InboundMessage",
     "Inbox",
+    "JoinError",
+    "JoinOk",
+    "NoReply",
+    "PhoenixServer",
+    "Received",
+    "Recorder",
+    "Reply",
+    "ServerEvent",
+    "StopChannel",
     "TestSocket",
     "decode_client_frame",
 ]
