@@ -38,7 +38,7 @@ def check_url(url: object) -> str:
             f"the socket URL must not have a query string ({url!r}); pass query "
             "parameters as params so they are encoded and vsn is added"
         )
-    if parts.fragment:
+    if parts.fragment or "#" in url:
         raise InvalidURLError(f"the socket URL must not have a fragment: {url!r}")
     return url
 

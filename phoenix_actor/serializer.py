@@ -23,6 +23,9 @@ _KIND_PUSH = 0
 _KIND_REPLY = 1
 _KIND_BROADCAST = 2
 _MAX_FIELD = 255
+# Longer digit strings stay strings: no ref of ours gets there, and int() refuses
+# more than 4300 digits.
+_MAX_REF_DIGITS = 40
 
 
 @runtime_checkable
@@ -56,7 +59,7 @@ def normalize_ref(value: Any) -> WireRef:
     if kind is str:
         if value == "":
             return None
-        if value.isascii() and value.isdigit():
+        if value.isascii() and value.isdigit() and len(value) <= _MAX_REF_DIGITS:
             return int(value)
         return value  # type: ignore[no-any-return]
     raise DecodeError(f"a ref must be a string, an integer or null, got {value!r}")
@@ -110,7 +113,8 @@ class JSONSerializer:
         if frame.opcode is Opcode.BINARY:
             return _decode_binary(frame.data)
         try:
-            decoded = json.loads(frame.data)
+            # Decode as UTF-8 first: json.loads(bytes) would also accept UTF-16/32.
+            decoded = json.loads(frame.data.decode("utf-8"))
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
             raise DecodeError(f"text frame is not valid JSON: {exc}") from exc
         if type(decoded) is not list or len(decoded) < 5:
