@@ -319,7 +319,10 @@ class SocketActor(pykka.ThreadingActor):
         transport, self._transport = self._transport, None
         self._live_generation = None
         if transport is not None:
-            transport.close()
+            try:
+                transport.close()
+            except Exception:
+                logger.exception("closing the transport failed")
 
     def _connect(self, command: Connect) -> None:
         if self._transport is not None:
@@ -462,6 +465,14 @@ class SocketActor(pykka.ThreadingActor):
     # -- mailbox ----------------------------------------------------------------
 
     def on_receive(self, message: Any) -> Any:
+        try:
+            self._dispatch(message)
+        except Exception:
+            # A bug of ours must not kill the socket: Pykka would stop the actor.
+            logger.exception("internal error while handling %r; the socket keeps running", message)
+        return None
+
+    def _dispatch(self, message: Any) -> None:
         kind = type(message)
         if kind is _Received:
             if not self._stopping:
@@ -483,4 +494,3 @@ class SocketActor(pykka.ThreadingActor):
             self._run(message)
         elif not self._stopping:
             self._callback("handle_info", message, self._conn)
-        return None

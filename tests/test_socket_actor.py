@@ -481,3 +481,48 @@ def test_stop_from_outside_terminates_with_shutdown(start, connector):
     assert client.wait("terminate")[1] == "shutdown"
     assert server.closed
     assert [e[0] for e in client.events.snapshot()] == []  # no handle_disconnected on stop
+
+
+def test_a_failing_transport_close_is_logged_and_the_disconnect_reported(caplog):
+    class BrokenClose(FakeConnector):
+        def __call__(self, url: str, options: Any, listener: Any) -> Any:
+            connection = super().__call__(url, options, listener)
+
+            def close() -> None:
+                raise OSError("close failed")
+
+            connection.close = close  # type: ignore[method-assign]
+            return connection
+
+    connector = BrokenClose()
+    client = Recorder()
+    ref = pa.SocketActor.start(client, transport_factory=connector)
+    try:
+        server = connector.next_connection()
+        server.accept()
+        client.wait("connected")
+        with caplog.at_level(logging.ERROR, "phoenix_actor"):
+            server.disconnect()
+            assert client.wait("disconnected")[1] == pa.RemoteClosed(1000)
+        assert "closing the transport failed" in caplog.text
+    finally:
+        ref.stop(block=True, timeout=TIMEOUT)
+
+
+def test_an_internal_error_is_logged_and_the_actor_survives(start, connector, caplog):
+    class Fragile(pa.JSONSerializer):
+        def decode(self, frame: pa.Frame) -> pa.Message:
+            if frame.data == b"boom":
+                raise RuntimeError("serializer bug")
+            return super().decode(frame)
+
+    client = Recorder()
+    start(client, serializer=Fragile())
+    server = connector.next_connection()
+    server.accept()
+    client.wait("connected")
+    with caplog.at_level(logging.ERROR, "phoenix_actor"):
+        server.send_frame(pa.Frame.text("boom"))
+        server.push("t", "after", {})
+        assert client.wait("message")[2] == "after"
+    assert "internal error while handling" in caplog.text
