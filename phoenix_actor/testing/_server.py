@@ -309,7 +309,7 @@ class PhoenixServer:
                 socket_id = verdict
             elif verdict is False or (verdict is not True and verdict is not None):
                 return self._refuse(params)
-        return Admission(params, headers, socket_id, serializer)
+        return Admission(params, socket_id, serializer)
 
     def _refuse(self, params: dict[str, str]) -> tuple[int, str]:
         self.events.append(("refused", params))

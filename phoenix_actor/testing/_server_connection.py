@@ -99,7 +99,6 @@ class Admission:
     """What the handshake decided about an accepted connection."""
 
     params: dict[str, str]
-    headers: dict[str, str]
     socket_id: str | None
     serializer: Serializer
 
@@ -113,7 +112,6 @@ class Connection:
         self.server = server
         self.conn_id = conn_id
         self.params = admission.params
-        self.headers = admission.headers
         self.socket_id = admission.socket_id
         self.serializer = admission.serializer
         #: Set once the connection starts closing; channel work stops then.
