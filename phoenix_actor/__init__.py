@@ -29,6 +29,7 @@ from phoenix_actor._reasons import (
     DisconnectReason,
     HandshakeFailed,
     HandshakeRejected,
+    HeartbeatTimeout,
     RemoteClosed,
     TransportDown,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "Frame",
     "HandshakeFailed",
     "HandshakeRejected",
+    "HeartbeatTimeout",
     "InitResult",
     "InvalidMessageError",
     "InvalidURLError",

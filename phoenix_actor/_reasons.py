@@ -117,6 +117,17 @@ class TransportDown(DisconnectReason):
 
 
 @dataclass(frozen=True, slots=True)
+class HeartbeatTimeout(DisconnectReason):
+    """No reply to a Phoenix heartbeat before the next one was due; the client closed the
+    connection (a dead or blackholed connection, or a server too busy to answer)."""
+
+    interval: float
+
+    def describe(self) -> str:
+        return f"no heartbeat reply within {self.interval} s"
+
+
+@dataclass(frozen=True, slots=True)
 class ClosedByClient(DisconnectReason):
     """This client closed the connection (``Disconnect`` or the socket stopping)."""
 

@@ -29,7 +29,13 @@ from phoenix_actor._client import (
     Stop,
 )
 from phoenix_actor._message import Frame
-from phoenix_actor._reasons import ConnectFailed, DisconnectReason, TransportDown
+from phoenix_actor._reasons import (
+    ConnectFailed,
+    DisconnectReason,
+    HeartbeatTimeout,
+    TransportDown,
+)
+from phoenix_actor._timers import SCHEDULER, Timer
 from phoenix_actor._transport import (
     Transport,
     TransportFactory,
@@ -79,6 +85,11 @@ class _Closed:
 
 
 @dataclass(frozen=True, slots=True)
+class _HeartbeatDue:
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
 class _Call:
     request: Any
     future: pykka.Future[Any]
@@ -90,6 +101,13 @@ class _Run:
 
     function: Callable[[Connection], Any]
     future: pykka.Future[Any]
+
+
+def _tell_quietly(tell: Callable[[Any], None], message: object) -> None:
+    try:
+        tell(message)
+    except pykka.ActorDeadError:
+        pass  # the socket stopped meanwhile
 
 
 class _Listener:
@@ -222,6 +240,9 @@ class SocketActor(pykka.ThreadingActor):
     * ``transport_factory``: how connections are opened (tests pass a fake one).
     * ``callback_errors``: ``"log"`` (default: log with traceback, carry on) or
       ``"stop"`` (log, then stop the socket with the exception as the reason).
+    * ``heartbeat_interval``: seconds between Phoenix heartbeats (default 30, as
+      phoenix.js; ``None`` turns them off). A heartbeat still unanswered when the next
+      is due closes the connection with :class:`~phoenix_actor.HeartbeatTimeout`.
     """
 
     def __init__(
@@ -232,10 +253,22 @@ class SocketActor(pykka.ThreadingActor):
         transport_options: TransportOptions | None = None,
         transport_factory: TransportFactory | None = None,
         callback_errors: Literal["log", "stop"] = "log",
+        heartbeat_interval: float | None = 30.0,
     ) -> None:
         super().__init__()
         if callback_errors not in ("log", "stop"):
             raise ConfigError(f"callback_errors must be 'log' or 'stop', not {callback_errors!r}")
+        if heartbeat_interval is not None and (
+            isinstance(heartbeat_interval, bool)
+            or not isinstance(heartbeat_interval, (int, float))
+            or not heartbeat_interval > 0
+        ):
+            raise ConfigError(
+                f"heartbeat_interval must be a number of seconds > 0 or None, "
+                f"not {heartbeat_interval!r}"
+            )
+        self._heartbeat_interval = heartbeat_interval
+        self._heartbeat_timer: Timer | None = None
         self._client = client
         self._serializer = serializer if serializer is not None else JSONSerializer()
         self._options = transport_options if transport_options is not None else TransportOptions()
@@ -316,6 +349,9 @@ class SocketActor(pykka.ThreadingActor):
     # -- connection -------------------------------------------------------------
 
     def _close_transport(self) -> None:
+        if self._heartbeat_timer is not None:
+            self._heartbeat_timer.cancel()
+            self._heartbeat_timer = None
         transport, self._transport = self._transport, None
         self._live_generation = None
         if transport is not None:
@@ -357,11 +393,36 @@ class SocketActor(pykka.ThreadingActor):
         self._session.connected()
         self._conn = Connection(self, generation)
         logger.info("connected")
+        self._schedule_heartbeat(generation)
         self._callback("handle_connected", self._conn)
+
+    def _schedule_heartbeat(self, generation: int) -> None:
+        if self._heartbeat_interval is not None:
+            tell = self.actor_ref.tell
+            due = _HeartbeatDue(generation)
+            self._heartbeat_timer = SCHEDULER.call_later(
+                self._heartbeat_interval, lambda: _tell_quietly(tell, due)
+            )
+
+    def _heartbeat_due(self, generation: int) -> None:
+        if generation != self._live_generation or self._heartbeat_interval is None:
+            return
+        if self._session.pending_heartbeat is not None:
+            logger.warning("no heartbeat reply within %s s: closing", self._heartbeat_interval)
+            self._lost(HeartbeatTimeout(self._heartbeat_interval))
+            return
+        transport = self._transport
+        assert transport is not None  # a live generation has a transport
+        transport.send(self._session.heartbeat().frame)
+        self._schedule_heartbeat(generation)
 
     def _closed(self, generation: int, reason: DisconnectReason) -> None:
         if generation != self._generation or self._transport is None:
             return
+        self._lost(reason)
+
+    def _lost(self, reason: DisconnectReason) -> None:
+        """The connection is over (reported, or ended by us): tell the client."""
         self._close_transport()
         self._session.disconnected()
         self._state = SocketState.DISCONNECTED
@@ -483,6 +544,9 @@ class SocketActor(pykka.ThreadingActor):
         elif kind is _Closed:
             if not self._stopping:
                 self._closed(message.generation, message.reason)
+        elif kind is _HeartbeatDue:
+            if not self._stopping:
+                self._heartbeat_due(message.generation)
         elif kind is _Call:
             if self._stopping:
                 message.future.set_exception(
