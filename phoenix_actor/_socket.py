@@ -120,10 +120,8 @@ class _Listener:
         self._generation = generation
 
     def _send(self, message: object) -> None:
-        try:
-            self._tell(message)
-        except pykka.ActorDeadError:
-            pass  # the socket stopped; it closes the transport itself
+        # If the socket stopped, it closes the transport itself.
+        _tell_quietly(self._tell, message)
 
     def connected(self) -> None:
         self._send(_Opened(self._generation))

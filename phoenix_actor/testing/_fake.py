@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -22,29 +21,23 @@ from phoenix_actor._reasons import DisconnectReason, HandshakeRejected, RemoteCl
 from phoenix_actor._transport import Transport, TransportListener, TransportOptions
 from phoenix_actor.serializer import normalize_ref
 from phoenix_actor.testing._inbox import Inbox
+from phoenix_actor.testing._server_protocol import V2
 
 DEFAULT_TIMEOUT = 5.0
 
 
 def decode_client_frame(frame: Frame) -> Message:
-    """Decode a frame a client sent, as the server would (binary: 4-size push header)."""
-    if frame.opcode is Opcode.TEXT:
-        join_ref, ref, topic, event, payload = json.loads(frame.data)[:5]
-        return Message(normalize_ref(join_ref), normalize_ref(ref), topic, event, payload)
-    data = frame.data
-    if len(data) < 5 or data[0] != 0:
-        raise ValueError(f"not a client binary push frame: {data[:16]!r}")
-    fields = []
-    at = 5
-    for size in data[1:5]:
-        fields.append(data[at : at + size].decode("utf-8"))
-        at += size
-    join_ref, ref, topic, event = fields
-    return Message(normalize_ref(join_ref), normalize_ref(ref), topic, event, data[at:])
-
-
-def _encode(message: list[Any]) -> Frame:
-    return Frame(Opcode.TEXT, json.dumps(message, separators=(",", ":")).encode("utf-8"))
+    """Decode a frame a client sent, as the server would (binary: 4-size push header),
+    with its refs normalised as the client's own are."""
+    data: str | bytes = frame.data.decode("utf-8") if frame.opcode is Opcode.TEXT else frame.data
+    inbound = V2.decode(data)
+    return Message(
+        normalize_ref(inbound.join_ref),
+        normalize_ref(inbound.ref),
+        inbound.topic,
+        inbound.event,
+        inbound.payload,
+    )
 
 
 class FakeConnection:
@@ -109,7 +102,7 @@ class FakeConnection:
 
     def send_message(self, join_ref: Any, ref: Any, topic: str, event: str, payload: Any) -> None:
         """Deliver ``[join_ref, ref, topic, event, payload]`` as a JSON text frame."""
-        self.send_frame(_encode([join_ref, ref, topic, event, payload]))
+        self.send_frame(Frame.text(V2.encode_message(join_ref, ref, topic, event, payload)))
 
     def expect(
         self,
