@@ -16,11 +16,13 @@ from phoenix_actor._client import (
     InitResult,
     NoConnect,
     NoReply,
+    Reconnect,
     Reply,
     SocketClient,
     Stop,
 )
-from phoenix_actor._message import Frame, Message, Opcode, WireRef
+from phoenix_actor._config import RECONNECT_AFTER, REJOIN_AFTER, Backoff, Config
+from phoenix_actor._message import ChannelReply, Frame, Message, Opcode, WireRef
 from phoenix_actor._reasons import (
     ClosedByClient,
     ConnectFailed,
@@ -45,18 +47,23 @@ from phoenix_actor._transport import (
 )
 from phoenix_actor.exceptions import (
     AlreadyJoinedError,
+    BufferFullError,
     CallTimeoutError,
+    ChannelClosedError,
     ConfigError,
+    ConnectionClosedError,
     DecodeError,
     DisconnectedError,
     EncodeError,
     InvalidMessageError,
     InvalidURLError,
     JoinRefusedError,
+    NoReplyError,
     NotJoinedError,
     PhoenixActorError,
     ProtocolError,
     PushError,
+    PushTimeoutError,
     SocketStoppedError,
     WrongThreadError,
 )
@@ -65,16 +72,24 @@ from phoenix_actor.serializer import JSONSerializer, Serializer
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "RECONNECT_AFTER",
+    "REJOIN_AFTER",
     "AlreadyJoinedError",
+    "Backoff",
+    "BufferFullError",
     "CallResult",
     "CallTimeoutError",
     "CallbackResult",
     "Caller",
+    "ChannelClosedError",
+    "ChannelReply",
     "ClosedByClient",
+    "Config",
     "ConfigError",
     "Connect",
     "ConnectFailed",
     "Connection",
+    "ConnectionClosedError",
     "ConnectionLost",
     "ConnectionRefused",
     "DecodeError",
@@ -93,11 +108,14 @@ __all__ = [
     "Message",
     "NoConnect",
     "NoReply",
+    "NoReplyError",
     "NotJoinedError",
     "Opcode",
     "PhoenixActorError",
     "ProtocolError",
     "PushError",
+    "PushTimeoutError",
+    "Reconnect",
     "RemoteClosed",
     "Reply",
     "Serializer",

@@ -1,7 +1,8 @@
 """The callback side: :class:`SocketClient` and the values its callbacks return.
 
 A callback returns ``None`` to carry on (the Elixir ``{:ok, state}``; state lives on
-``self``), :class:`Connect` to open a connection, or :class:`Stop` to stop the socket.
+``self``), :class:`Connect` to open a connection now, :class:`Reconnect` to open one
+after the configured backoff, or :class:`Stop` to stop the socket.
 ``init`` returns :class:`Connect` or :class:`NoConnect`; ``handle_call`` returns
 :class:`Reply`, :class:`NoReply` or :class:`Stop`.
 """
@@ -60,6 +61,29 @@ class NoConnect:
 
 
 @dataclass(frozen=True, slots=True)
+class Reconnect:
+    """Open a connection again after a backoff: the default of ``handle_disconnected``.
+
+    The delay is ``after`` seconds when given, else the next step of
+    ``Config.reconnect_after`` (phoenix.js's 10 ms ... 5 s; the count resets once a
+    connection opens). Closes that say "do not come back" are not retried: close code
+    1008 (policy violation) and a handshake refused with HTTP 401 or 403 leave the
+    socket disconnected, with a warning saying why; 1012 and 1013 (server restarting,
+    try again later) wait the schedule's longest step. With ``reconnect_after=None``
+    and no ``after``, nothing is scheduled. ``Connect()`` reconnects at once, always.
+    """
+
+    after: float | None = None
+
+    def __post_init__(self) -> None:
+        after = self.after
+        if after is not None and (
+            isinstance(after, bool) or not isinstance(after, (int, float)) or not after >= 0
+        ):
+            raise ValueError(f"Reconnect(after=...) must be seconds >= 0 or None, not {after!r}")
+
+
+@dataclass(frozen=True, slots=True)
 class Stop:
     """Stop the socket: close the connection, call ``terminate(reason)``, end the actor.
 
@@ -88,7 +112,7 @@ class NoReply:
 
 
 #: What a ``handle_*`` callback may return.
-CallbackResult = Union[None, Connect, Stop]
+CallbackResult = Union[None, Connect, Reconnect, Stop]
 #: What ``init`` may return.
 InitResult = Union[Connect, NoConnect]
 #: What ``handle_call`` may return.
@@ -100,8 +124,9 @@ class SocketClient:
 
     Override ``init`` and whichever ``handle_*`` you need; every callback runs in the
     socket actor's thread, one at a time, so ``self`` needs no locks. The defaults
-    do nothing (``handle_join_error``, ``handle_info`` and ``handle_call`` log or raise
-    so that nothing passes unnoticed).
+    do nothing, except that ``handle_disconnected`` returns :class:`Reconnect` (with
+    backoff) and that ``handle_join_error``, ``handle_info`` and ``handle_call`` log or
+    raise so that nothing passes unnoticed.
     """
 
     def init(self) -> InitResult:
@@ -113,8 +138,12 @@ class SocketClient:
         return None
 
     def handle_disconnected(self, reason: DisconnectReason) -> CallbackResult:
-        """A connection attempt failed or the connection ended; every topic is unjoined."""
-        return None
+        """A connection attempt failed or the connection ended; every topic is unjoined.
+
+        The default reconnects with backoff (:class:`Reconnect`); return ``None`` to stay
+        disconnected, as phoenix_gen_socket_client does, or ``Connect()`` to retry now.
+        """
+        return Reconnect()
 
     def handle_joined(self, topic: str, response: Any, conn: Connection) -> CallbackResult:
         """The server accepted the join of ``topic``; ``response`` is its reply's response."""

@@ -54,3 +54,22 @@ class Message:
     topic: str
     event: str
     payload: Any
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelReply:
+    """The server's answer to a join, leave or push: what a reply future resolves to.
+
+    ``status`` is the reply's status (``"ok"``, ``"error"`` or whatever the channel
+    chose) and ``response`` its response; ``ref`` is the request's ref.
+    """
+
+    topic: str
+    ref: WireRef
+    status: str
+    response: Any
+
+    @property
+    def ok(self) -> bool:
+        """True when ``status`` is ``"ok"``."""
+        return self.status == "ok"

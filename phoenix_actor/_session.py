@@ -144,6 +144,15 @@ def _check_topic(topic: object) -> None:
         raise InvalidMessageError(f"topic must be a str, not {type(topic).__name__}: {topic!r}")
 
 
+def check_push(topic: object, event: object) -> None:
+    """Raise InvalidMessageError unless ``topic`` and ``event`` may be pushed."""
+    _check_topic(topic)
+    if type(event) is not str:
+        raise InvalidMessageError(f"event must be a str, not {type(event).__name__}")
+    if event in RESERVED_EVENTS:
+        raise InvalidMessageError(f"{event!r} is a protocol event; use join() or leave()")
+
+
 class Session:
     """Protocol state of one socket across its connections.
 
@@ -259,13 +268,23 @@ class Session:
         entry.state = TopicState.LEAVING
         return out
 
+    def abandon_join(self, topic: str) -> Outbound:
+        """Give up a pending join (it timed out): forget the topic, send ``phx_leave``.
+
+        The leave carries the abandoned join's join_ref, so the server closes that
+        channel if the join did succeed; its late reply and close are then dropped.
+        """
+        _check_topic(topic)
+        self._require_connected()
+        entry = self._topics.get(topic)
+        if entry is None or entry.state is not TopicState.JOINING:
+            raise NotJoinedError(f"topic {topic!r} has no pending join")
+        del self._topics[topic]
+        return self._encode(entry.join_ref, topic, EVENT_LEAVE, {})
+
     def push(self, topic: str, event: str, payload: Any = None) -> Outbound:
         """Push ``event`` to a joined topic, carrying the topic's current join_ref."""
-        _check_topic(topic)
-        if type(event) is not str:
-            raise InvalidMessageError(f"event must be a str, not {type(event).__name__}")
-        if event in RESERVED_EVENTS:
-            raise InvalidMessageError(f"{event!r} is a protocol event; use join() or leave()")
+        check_push(topic, event)
         self._require_connected()
         entry = self._joined_entry(topic)
         return self._encode(entry.join_ref, topic, event, {} if payload is None else payload)

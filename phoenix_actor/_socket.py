@@ -1,19 +1,24 @@
 """The socket actor: hosts the user's :class:`SocketClient` and moves messages.
 
 Everything reaches it through its mailbox: transport reports (tagged with the
-connection's generation, so a late report of an old connection is dropped), calls
-from other threads, and any other message (given to ``handle_info``). The protocol
-rules live in :class:`~phoenix_actor._session.Session`; this module only routes.
+connection's generation, so a late report of an old connection is dropped), timers
+(heartbeat, reconnect, rejoin, reply timeouts), calls from other threads, and any
+other message (given to ``handle_info``). The protocol rules live in
+:class:`~phoenix_actor._session.Session`; this module routes, and keeps what outlives a
+connection: the topics to rejoin, the pushes waiting in the buffer, the backoff counts.
 """
 
 from __future__ import annotations
 
 import enum
+import itertools
 import logging
 import queue
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pykka
@@ -24,45 +29,59 @@ from phoenix_actor._client import (
     Connect,
     NoConnect,
     NoReply,
+    Reconnect,
     Reply,
     SocketClient,
     Stop,
 )
-from phoenix_actor._message import Frame
+from phoenix_actor._config import Config, backoff_delay, jittered
+from phoenix_actor._message import ChannelReply, Frame, Message
 from phoenix_actor._reasons import (
     ConnectFailed,
     DisconnectReason,
+    HandshakeRejected,
     HeartbeatTimeout,
+    RemoteClosed,
     TransportDown,
 )
 from phoenix_actor._timers import SCHEDULER, Timer
-from phoenix_actor._transport import (
-    Transport,
-    TransportFactory,
-    TransportOptions,
-    websocket_transport,
-)
+from phoenix_actor._transport import Transport, websocket_transport
 from phoenix_actor._url import Params, build_url, check_url, redact_url, resolve_params
 from phoenix_actor.exceptions import (
+    BufferFullError,
+    ChannelClosedError,
     ConfigError,
+    ConnectionClosedError,
     DisconnectedError,
+    NotJoinedError,
     ProtocolError,
+    PushError,
+    PushTimeoutError,
     SocketStoppedError,
     WrongThreadError,
 )
-from phoenix_actor.serializer import JSONSerializer, Serializer
 
 logger = logging.getLogger("phoenix_actor.socket")
+
+#: Close codes after which :class:`Reconnect` gives up: policy violation.
+_FINAL_CLOSE_CODES = frozenset({1008})
+#: HTTP statuses of a refused handshake after which :class:`Reconnect` gives up.
+_FINAL_HTTP_STATUSES = frozenset({401, 403})
+#: Close codes that ask to come back later: service restart, try again later.
+_LATER_CLOSE_CODES = frozenset({1012, 1013})
 
 
 class SocketState(enum.Enum):
     """Where the socket's connection stands."""
 
-    DISCONNECTED = "disconnected"
+    DISCONNECTED = "disconnected"  #: no connection, none scheduled
+    WAITING = "waiting"  #: a reconnect is scheduled (see ``SocketActor.reconnect_at``)
     CONNECTING = "connecting"
     CONNECTED = "connected"
     STOPPED = "stopped"
 
+
+RequestKind = Literal["join", "leave", "push"]
 
 # -- mailbox messages ----------------------------------------------------------------
 
@@ -90,6 +109,17 @@ class _HeartbeatDue:
 
 
 @dataclass(frozen=True, slots=True)
+class _ReconnectDue:
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class _RejoinDue:
+    topic: str
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
 class _Call:
     request: Any
     future: pykka.Future[Any]
@@ -103,11 +133,54 @@ class _Run:
     future: pykka.Future[Any]
 
 
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """A join, leave or push from another thread, answered through ``future``."""
+
+    kind: RequestKind
+    topic: str
+    event: str
+    payload: Any
+    timeout: float | None
+    future: pykka.Future[ChannelReply] | None  # None for the socket's own rejoins
+
+
+@dataclass(eq=False, slots=True)
+class _Waiter:
+    """A request whose reply resolves ``future`` (``None`` for the socket's own rejoins)."""
+
+    kind: RequestKind
+    topic: str
+    event: str
+    payload: Any
+    future: pykka.Future[ChannelReply] | None
+    ref: int | None = None  # once sent
+    timer: Timer | None = field(default=None, repr=False)
+    done: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _TimedOut:
+    waiter: _Waiter
+
+
 def _tell_quietly(tell: Callable[[Any], None], message: object) -> None:
     try:
         tell(message)
     except pykka.ActorDeadError:
         pass  # the socket stopped meanwhile
+
+
+def _fail(future: pykka.Future[Any], error: BaseException) -> None:
+    future.set_exception((type(error), error, None))
+
+
+def check_timeout(timeout: object) -> None:
+    """Raise ConfigError unless ``timeout`` is None or a number of seconds > 0."""
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
+    ):
+        raise ConfigError(f"timeout must be a number of seconds > 0 or None, not {timeout!r}")
 
 
 class _Listener:
@@ -169,7 +242,11 @@ class Connection:
     A handle belongs to one connection: once that connection is gone its methods raise
     :class:`DisconnectedError` rather than send into a dead socket. It may only be used
     in the socket actor's thread (inside callbacks); other threads use
-    :func:`phoenix_actor.call`.
+    :func:`phoenix_actor.call` or :func:`phoenix_actor.execute`.
+
+    ``join``, ``leave`` and ``push`` return the request's ref (the answer comes to a
+    callback); ``join_future``, ``leave_future`` and ``push_future`` return a Pykka
+    future of the :class:`~phoenix_actor.ChannelReply` as well (callbacks still run).
     """
 
     __slots__ = ("_actor", "_generation")
@@ -188,36 +265,83 @@ class Connection:
         actor = self._actor
         return self._generation is not None and self._generation == actor._live_generation
 
-    def _session(self) -> s.Session:
+    def _check_thread(self) -> SocketActor:
         actor = self._actor
         if threading.current_thread() is not actor._thread:
             raise WrongThreadError(
                 "Connection methods run only in the socket actor's thread (inside a "
-                "callback); from other threads use phoenix_actor.call()"
+                "callback); from other threads use phoenix_actor.call() or execute()"
             )
+        return actor
+
+    def _session(self) -> s.Session:
+        actor = self._check_thread()
         if not self.is_connected:
             raise DisconnectedError(
                 "not connected" if self._generation is None else "this connection has closed"
             )
         return actor._session
 
-    def _send(self, out: s.Outbound) -> int:
-        transport = self._actor._transport
-        assert transport is not None  # is_connected implies a transport
-        transport.send(out.frame)
-        return out.ref
-
     def join(self, topic: str, payload: Any = None) -> int:
         """Send ``phx_join``; the answer comes to ``handle_joined`` / ``handle_join_error``."""
-        return self._send(self._session().join(topic, payload))
+        out = self._session().join(topic, payload)
+        self._actor._send(out)
+        return out.ref
 
     def leave(self, topic: str, payload: Any = None) -> int:
-        """Send ``phx_leave``; the topic stays joined until ``handle_channel_closed``."""
-        return self._send(self._session().leave(topic, payload))
+        """Send ``phx_leave``; the topic stays joined until ``handle_channel_closed``.
+
+        The topic is no longer rejoined automatically.
+        """
+        out = self._session().leave(topic, payload)
+        self._actor._left(topic, out)
+        return out.ref
 
     def push(self, topic: str, event: str, payload: Any = None) -> int:
         """Push ``event`` to a joined topic; a reply comes to ``handle_reply`` with the ref."""
-        return self._send(self._session().push(topic, event, payload))
+        out = self._session().push(topic, event, payload)
+        self._actor._send(out)
+        return out.ref
+
+    def _future(
+        self, kind: RequestKind, topic: str, event: str, payload: Any, timeout: float | None
+    ) -> pykka.Future[ChannelReply]:
+        actor = self._check_thread()
+        check_timeout(timeout)
+        if self._generation is not None and not self.is_connected:
+            raise DisconnectedError("this connection has closed")
+        future: pykka.Future[ChannelReply] = pykka.ThreadingFuture()
+        actor._request(_Request(kind, topic, event, payload, timeout, future))
+        return future
+
+    def join_future(
+        self, topic: str, payload: Any = None, timeout: float | None = None
+    ) -> pykka.Future[ChannelReply]:
+        """Join ``topic``; the future resolves to the join reply (status ok or error).
+
+        It fails with :class:`PushTimeoutError` after ``timeout`` seconds (default
+        ``Config.push_timeout``; the join is then abandoned with a ``phx_leave``) and
+        with :class:`ConnectionClosedError` if the connection closes first.
+        """
+        return self._future("join", topic, "phx_join", payload, timeout)
+
+    def leave_future(
+        self, topic: str, payload: Any = None, timeout: float | None = None
+    ) -> pykka.Future[ChannelReply]:
+        """Leave ``topic``; the future resolves to the leave reply."""
+        return self._future("leave", topic, "phx_leave", payload, timeout)
+
+    def push_future(
+        self, topic: str, event: str, payload: Any = None, timeout: float | None = None
+    ) -> pykka.Future[ChannelReply]:
+        """Push ``event``; the future resolves to the reply, whatever its status.
+
+        It fails with :class:`PushTimeoutError`, :class:`ChannelClosedError` or
+        :class:`ConnectionClosedError` when no reply can come. With
+        ``Config.push_buffer`` set, a push to a topic that is joining or waiting to be
+        rejoined is buffered (in order) and sent once the topic is joined.
+        """
+        return self._future("push", topic, event, payload, timeout)
 
     def joined(self, topic: str) -> bool:
         """True once the join of ``topic`` was accepted and its channel is open."""
@@ -230,48 +354,25 @@ class Connection:
 class SocketActor(pykka.ThreadingActor):
     """A Pykka actor running a :class:`SocketClient`'s callbacks.
 
-    ``SocketActor.start(client, ...)`` calls ``client.init()`` in the caller's thread
-    (so a bad URL raises there) and returns the actor's ``ActorRef``. Keyword options:
-
-    * ``serializer``: a :class:`~phoenix_actor.serializer.Serializer` (default JSON v2).
-    * ``transport_options``: :class:`~phoenix_actor.TransportOptions` (headers, TLS...).
-    * ``transport_factory``: how connections are opened (tests pass a fake one).
-    * ``callback_errors``: ``"log"`` (default: log with traceback, carry on) or
-      ``"stop"`` (log, then stop the socket with the exception as the reason).
-    * ``heartbeat_interval``: seconds between Phoenix heartbeats (default 30, as
-      phoenix.js; ``None`` turns them off). A heartbeat still unanswered when the next
-      is due closes the connection with :class:`~phoenix_actor.HeartbeatTimeout`.
+    ``SocketActor.start(client, config, **options)`` calls ``client.init()`` in the
+    caller's thread (so a bad URL raises there) and returns the actor's ``ActorRef``.
+    ``config`` is a :class:`~phoenix_actor.Config` (every option and its default is
+    documented there); keyword ``options`` override its fields, e.g.
+    ``SocketActor.start(client, heartbeat_interval=None)``.
     """
 
-    def __init__(
-        self,
-        client: SocketClient,
-        *,
-        serializer: Serializer | None = None,
-        transport_options: TransportOptions | None = None,
-        transport_factory: TransportFactory | None = None,
-        callback_errors: Literal["log", "stop"] = "log",
-        heartbeat_interval: float | None = 30.0,
-    ) -> None:
+    def __init__(self, client: SocketClient, config: Config | None = None, **options: Any):
         super().__init__()
-        if callback_errors not in ("log", "stop"):
-            raise ConfigError(f"callback_errors must be 'log' or 'stop', not {callback_errors!r}")
-        if heartbeat_interval is not None and (
-            isinstance(heartbeat_interval, bool)
-            or not isinstance(heartbeat_interval, (int, float))
-            or not heartbeat_interval > 0
-        ):
-            raise ConfigError(
-                f"heartbeat_interval must be a number of seconds > 0 or None, "
-                f"not {heartbeat_interval!r}"
-            )
-        self._heartbeat_interval = heartbeat_interval
-        self._heartbeat_timer: Timer | None = None
+        if config is None:
+            config = Config()
+        elif not isinstance(config, Config):
+            raise ConfigError(f"config must be a phoenix_actor.Config, not {config!r}")
+        if options:
+            config = config.replace(**options)
+        self.config = config
         self._client = client
-        self._serializer = serializer if serializer is not None else JSONSerializer()
-        self._options = transport_options if transport_options is not None else TransportOptions()
-        self._factory = transport_factory if transport_factory is not None else websocket_transport
-        self._callback_errors = callback_errors
+        self._serializer = config.serializer
+        self._factory = config.transport_factory or websocket_transport
         self._session = s.Session(self._serializer)
         self._thread: threading.Thread | None = None
         self._transport: Transport | None = None
@@ -282,6 +383,23 @@ class SocketActor(pykka.ThreadingActor):
         self._stop_reason: Any = "shutdown"
         self._pending_calls: set[Caller] = set()
         self._conn = Connection(self, None)
+        self._heartbeat_timer: Timer | None = None
+        # reconnecting
+        self._last_reason: DisconnectReason | None = None
+        self._reconnect_tries = 0
+        self._reconnect_timer: Timer | None = None
+        self._reconnect_token = itertools.count(1)
+        self._reconnect_due_token = 0
+        self.reconnect_at: float | None = None  #: ``time.monotonic()`` of the next attempt
+        # topics joined once, to rejoin: topic -> join payload
+        self._wanted: dict[str, Any] = {}
+        self._rejoin_tries: dict[str, int] = {}
+        self._rejoin_timers: dict[str, Timer] = {}
+        self._rejoin_token = itertools.count(1)
+        self._rejoin_due: dict[str, int] = {}
+        # requests answered through futures
+        self._waiting: dict[int, _Waiter] = {}  # sent, by ref
+        self._buffer: deque[_Waiter] = deque()  # not sent yet, in order
         first = client.init()
         if not isinstance(first, (Connect, NoConnect)):
             raise ConfigError(
@@ -296,6 +414,11 @@ class SocketActor(pykka.ThreadingActor):
 
     def __repr__(self) -> str:
         return f"<SocketActor {type(self._client).__name__} {self._state.value}>"
+
+    @property
+    def state(self) -> SocketState:
+        """The connection's state (read it in the actor thread, or through ``execute``)."""
+        return self._state
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -316,22 +439,28 @@ class SocketActor(pykka.ThreadingActor):
 
     def _shutdown(self) -> None:
         self._state = SocketState.STOPPED
+        self._cancel_reconnect()
+        for timer in self._rejoin_timers.values():
+            timer.cancel()
+        self._rejoin_timers.clear()
         self._close_transport()
         self._session.disconnected()
+        stopped = "the socket stopped before the reply came"
+        self._fail_sent(lambda: SocketStoppedError(stopped))
+        self._fail_buffered(lambda _waiter: True, lambda: SocketStoppedError(stopped))
         self._fail_waiting_calls()
 
     def _fail_waiting_calls(self) -> None:
-        # Calls told to the actor but not handled, and calls still awaiting a reply.
+        # Requests told to the actor but not handled, and calls still awaiting a reply.
         inbox = self.actor_inbox
         while True:
             try:
                 envelope = inbox.get_nowait()  # type: ignore[attr-defined]
             except queue.Empty:
                 break
-            if isinstance(envelope.message, (_Call, _Run)):
-                envelope.message.future.set_exception(
-                    (SocketStoppedError, SocketStoppedError("the socket stopped"), None)
-                )
+            message = envelope.message
+            if isinstance(message, (_Call, _Run, _Request)) and message.future is not None:
+                _fail(message.future, SocketStoppedError("the socket stopped"))
             elif envelope.reply_to is not None:
                 inbox.put(envelope)  # Pykka answers asks itself at teardown
                 break
@@ -358,65 +487,82 @@ class SocketActor(pykka.ThreadingActor):
             except Exception:
                 logger.exception("closing the transport failed")
 
+    def _send(self, out: s.Outbound) -> None:
+        transport = self._transport
+        assert transport is not None  # the session is connected, so there is a transport
+        transport.send(out.frame)
+
     def _connect(self, command: Connect) -> None:
         if self._transport is not None:
             logger.warning("Connect ignored: the socket is already %s", self._state.value)
             return
+        self._cancel_reconnect()
         if command.url is not None:
             self._url = command.url
         if command.params is not None:
             self._params = command.params
+        self._generation += 1
+        generation = self._generation
         try:
             url = build_url(self._url, resolve_params(self._params), self._serializer.vsn)
         except ConfigError as exc:
             logger.error("cannot connect: %s", exc)  # noqa: TRY400 -- the message says it all
-            self._callback("handle_disconnected", ConnectFailed("config", str(exc)))
+            self._attempt_failed(generation, ConnectFailed("config", str(exc)))
             return
-        self._generation += 1
-        listener = _Listener(self.actor_ref, self._generation)
+        listener = _Listener(self.actor_ref, generation)
         logger.info("connecting to %s", redact_url(url))
+        self._state = SocketState.CONNECTING
         try:
-            self._transport = self._factory(url, self._options, listener)
+            self._transport = self._factory(url, self.config.transport_options, listener)
         except Exception as exc:
             logger.exception("the transport factory raised")
-            self._callback("handle_disconnected", TransportDown(f"{type(exc).__name__}: {exc}"))
-            return
+            self._attempt_failed(generation, TransportDown(f"{type(exc).__name__}: {exc}"))
+
+    def _attempt_failed(self, generation: int, reason: DisconnectReason) -> None:
+        # Reported through the mailbox: a client answering Connect() to every failure
+        # then loops through the mailbox instead of recursing.
         self._state = SocketState.CONNECTING
+        _tell_quietly(self.actor_ref.tell, _Closed(generation, reason))
 
     def _opened(self, generation: int) -> None:
         if generation != self._generation or self._transport is None:
             return
         self._state = SocketState.CONNECTED
         self._live_generation = generation
+        self._reconnect_tries = 0
+        self._last_reason = None
         self._session.connected()
-        self._conn = Connection(self, generation)
+        self._conn = conn = Connection(self, generation)
         logger.info("connected")
         self._schedule_heartbeat(generation)
-        self._callback("handle_connected", self._conn)
+        self._callback("handle_connected", conn)
+        if conn.is_connected and not self._stopping:
+            for topic in list(self._wanted):
+                self._rejoin(topic)
 
     def _schedule_heartbeat(self, generation: int) -> None:
-        if self._heartbeat_interval is not None:
+        interval = self.config.heartbeat_interval
+        if interval is not None:
             tell = self.actor_ref.tell
             due = _HeartbeatDue(generation)
-            self._heartbeat_timer = SCHEDULER.call_later(
-                self._heartbeat_interval, lambda: _tell_quietly(tell, due)
-            )
+            self._heartbeat_timer = SCHEDULER.call_later(interval, lambda: _tell_quietly(tell, due))
 
     def _heartbeat_due(self, generation: int) -> None:
-        if generation != self._live_generation or self._heartbeat_interval is None:
+        interval = self.config.heartbeat_interval
+        if generation != self._live_generation or interval is None:
             return
         if self._session.pending_heartbeat is not None:
-            logger.warning("no heartbeat reply within %s s: closing", self._heartbeat_interval)
-            self._lost(HeartbeatTimeout(self._heartbeat_interval))
+            logger.warning("no heartbeat reply within %s s: closing", interval)
+            self._lost(HeartbeatTimeout(interval))
             return
-        transport = self._transport
-        assert transport is not None  # a live generation has a transport
-        transport.send(self._session.heartbeat().frame)
+        self._send(self._session.heartbeat())
         self._schedule_heartbeat(generation)
 
     def _closed(self, generation: int, reason: DisconnectReason) -> None:
-        if generation != self._generation or self._transport is None:
-            return
+        if generation != self._generation:
+            return  # an earlier attempt's late report
+        if self._transport is None and self._state is not SocketState.CONNECTING:
+            return  # already handled
         self._lost(reason)
 
     def _lost(self, reason: DisconnectReason) -> None:
@@ -425,8 +571,326 @@ class SocketActor(pykka.ThreadingActor):
         self._session.disconnected()
         self._state = SocketState.DISCONNECTED
         self._conn = Connection(self, None)
+        self._last_reason = reason
         logger.info("disconnected: %s", reason.describe())
+        for timer in self._rejoin_timers.values():
+            timer.cancel()  # every wanted topic is rejoined once connected again
+        self._rejoin_timers.clear()
+        self._rejoin_due.clear()
+        closed = f"the connection closed: {reason.describe()}"
+        self._fail_sent(lambda: ConnectionClosedError(closed))
         self._callback("handle_disconnected", reason)
+        if self._state is SocketState.DISCONNECTED:
+            no_reconnect = "disconnected, and no reconnect is planned"
+            self._fail_buffered(lambda _waiter: True, lambda: DisconnectedError(no_reconnect))
+
+    # -- reconnecting -----------------------------------------------------------
+
+    def _cancel_reconnect(self) -> None:
+        if self._reconnect_timer is not None:
+            self._reconnect_timer.cancel()
+            self._reconnect_timer = None
+        self.reconnect_at = None
+        self._reconnect_due_token = 0
+
+    def _give_up_because(self, reason: DisconnectReason | None) -> str | None:
+        if isinstance(reason, RemoteClosed) and reason.code in _FINAL_CLOSE_CODES:
+            return f"the server closed with code {reason.code} (policy violation)"
+        if isinstance(reason, HandshakeRejected) and reason.status in _FINAL_HTTP_STATUSES:
+            return f"the server refused the handshake with HTTP {reason.status}"
+        return None
+
+    def _reconnect(self, command: Reconnect) -> None:
+        if self._transport is not None or self._state is SocketState.CONNECTING:
+            logger.warning("Reconnect ignored: the socket is already %s", self._state.value)
+            return
+        delay = command.after
+        if delay is None:
+            schedule = self.config.reconnect_after
+            if schedule is None:
+                logger.info("not reconnecting: reconnect_after is None")
+                return
+            refusal = self._give_up_because(self._last_reason)
+            if refusal is not None:
+                logger.warning("not reconnecting: %s", refusal)
+                return
+            self._reconnect_tries += 1
+            delay = backoff_delay(schedule, self._reconnect_tries)
+            reason = self._last_reason
+            if (
+                isinstance(reason, RemoteClosed)
+                and reason.code in _LATER_CLOSE_CODES
+                and not callable(schedule)
+            ):
+                delay = max(delay, *schedule)
+            delay = jittered(delay, self.config.reconnect_jitter)
+        self._cancel_reconnect()
+        token = next(self._reconnect_token)
+        self._reconnect_due_token = token
+        tell = self.actor_ref.tell
+        due = _ReconnectDue(token)
+        self._reconnect_timer = SCHEDULER.call_later(delay, lambda: _tell_quietly(tell, due))
+        self.reconnect_at = time.monotonic() + delay
+        self._state = SocketState.WAITING
+        logger.info("reconnecting in %.3f s (attempt %d)", delay, self._reconnect_tries)
+
+    def _reconnect_due(self, token: int) -> None:
+        if token != self._reconnect_due_token or self._state is not SocketState.WAITING:
+            return
+        self._reconnect_timer = None
+        self._connect(Connect())
+
+    # -- rejoining --------------------------------------------------------------
+
+    def _rejoin(self, topic: str) -> None:
+        """Join ``topic`` again with its last payload, if it is still wanted and unjoined."""
+        self._rejoin_due.pop(topic, None)
+        timer = self._rejoin_timers.pop(topic, None)
+        if timer is not None:
+            timer.cancel()
+        if (
+            self.config.rejoin_after is None
+            or topic not in self._wanted
+            or not self._session.is_connected
+            or self._session.state(topic) is not None
+        ):
+            return
+        logger.info("rejoining %r", topic)
+        try:
+            out = self._session.join(topic, self._wanted[topic])
+        except PushError as exc:
+            problem = f"cannot rejoin {topic!r}: {exc}"
+            logger.error("%s", problem)  # noqa: TRY400 -- the message says it all
+            self._forget(topic, lambda: NotJoinedError(problem))
+            return
+        self._send(out)
+        waiter = self._new_waiter(_Request("join", topic, "phx_join", None, None, None))
+        self._track_sent(waiter, out.ref)
+
+    def _schedule_rejoin(self, topic: str) -> None:
+        schedule = self.config.rejoin_after
+        if schedule is None or topic not in self._wanted:
+            return
+        tries = self._rejoin_tries.get(topic, 0) + 1
+        self._rejoin_tries[topic] = tries
+        delay = backoff_delay(schedule, tries)
+        old = self._rejoin_timers.pop(topic, None)
+        if old is not None:
+            old.cancel()
+        token = next(self._rejoin_token)
+        self._rejoin_due[topic] = token
+        tell = self.actor_ref.tell
+        due = _RejoinDue(topic, token)
+        self._rejoin_timers[topic] = SCHEDULER.call_later(delay, lambda: _tell_quietly(tell, due))
+        logger.info("rejoining %r in %.3f s (attempt %d)", topic, delay, tries)
+
+    def _rejoin_timer_fired(self, topic: str, token: int) -> None:
+        if self._rejoin_due.get(topic) == token:
+            self._rejoin_timers.pop(topic, None)
+            self._rejoin(topic)
+
+    def _forget(self, topic: str, error: Callable[[], BaseException]) -> None:
+        """Stop rejoining ``topic``; fail the pushes buffered for it."""
+        self._wanted.pop(topic, None)
+        self._rejoin_tries.pop(topic, None)
+        self._rejoin_due.pop(topic, None)
+        timer = self._rejoin_timers.pop(topic, None)
+        if timer is not None:
+            timer.cancel()
+        self._fail_buffered(lambda w: w.topic == topic, error)
+
+    def _left(self, topic: str, out: s.Outbound) -> None:
+        self._send(out)
+        self._forget(topic, lambda: NotJoinedError(f"{topic!r} was left before the push was sent"))
+
+    # -- requests answered through futures ----------------------------------------
+
+    def _new_waiter(self, request: _Request) -> _Waiter:
+        timeout = request.timeout
+        if timeout is None:
+            timeout = self.config.push_timeout
+        waiter = _Waiter(
+            request.kind, request.topic, request.event, request.payload, request.future
+        )
+        tell = self.actor_ref.tell
+        timed_out = _TimedOut(waiter)
+        waiter.timer = SCHEDULER.call_later(timeout, lambda: _tell_quietly(tell, timed_out))
+        return waiter
+
+    def _track_sent(self, waiter: _Waiter, ref: int) -> None:
+        waiter.ref = ref
+        self._waiting[ref] = waiter
+
+    def _finish(self, waiter: _Waiter) -> pykka.Future[ChannelReply] | None:
+        """Mark ``waiter`` done and forget it; return its future, or None if done already."""
+        if waiter.done:
+            return None
+        waiter.done = True
+        if waiter.timer is not None:
+            waiter.timer.cancel()
+        if waiter.ref is not None:
+            self._waiting.pop(waiter.ref, None)
+        return waiter.future
+
+    def _resolve(self, waiter: _Waiter, reply: ChannelReply) -> None:
+        future = self._finish(waiter)
+        if future is not None:
+            future.set(reply)
+
+    def _reject(self, waiter: _Waiter, error: BaseException) -> None:
+        future = self._finish(waiter)
+        if future is not None:
+            _fail(future, error)
+
+    def _fail_sent(self, error: Callable[[], BaseException]) -> None:
+        for waiter in list(self._waiting.values()):
+            self._reject(waiter, error())
+
+    def _fail_buffered(
+        self, which: Callable[[_Waiter], bool], error: Callable[[], BaseException]
+    ) -> None:
+        if not self._buffer:
+            return
+        keep: deque[_Waiter] = deque()
+        for waiter in self._buffer:
+            if which(waiter):
+                self._reject(waiter, error())
+            else:
+                keep.append(waiter)
+        self._buffer = keep
+
+    def _request(self, request: _Request) -> None:
+        """Send a join, leave or push whose reply resolves its future, or buffer it.
+
+        Raises :class:`PushError` (nothing sent, nothing buffered) when it can be neither.
+        """
+        check_timeout(request.timeout)
+        session = self._session
+        kind, topic = request.kind, request.topic
+        if kind == "push" and self._should_buffer(topic):
+            s.check_push(topic, request.event)
+            if len(self._buffer) >= self.config.push_buffer:
+                raise BufferFullError(
+                    f"{len(self._buffer)} pushes are already buffered (push_buffer="
+                    f"{self.config.push_buffer}); {request.event!r} to {topic!r} was not sent"
+                )
+            # Encode once now, so that a payload that cannot be sent fails here.
+            self._serializer.encode(Message(None, 0, topic, request.event, request.payload))
+            self._buffer.append(self._new_waiter(request))
+            return
+        if not session.is_connected:
+            raise DisconnectedError("the socket is not connected")
+        if kind == "join":
+            out = session.join(topic, request.payload)
+        elif kind == "leave":
+            out = session.leave(topic, request.payload)
+        else:
+            out = session.push(topic, request.event, request.payload)
+        self._track_sent(self._new_waiter(request), out.ref)
+        if kind == "leave":
+            self._left(topic, out)
+        else:
+            self._send(out)
+
+    def _should_buffer(self, topic: str) -> bool:
+        """A push to ``topic`` should wait: it is joining, or will be rejoined."""
+        if self.config.push_buffer == 0:
+            return False
+        state = self._session.state(topic)
+        if state is s.TopicState.JOINING:
+            return True
+        if state is not None or topic not in self._wanted or self.config.rejoin_after is None:
+            return False
+        # wanted but not joined: waiting for a rejoin, or for the connection to come back
+        return self._session.is_connected or self._state is not SocketState.DISCONNECTED
+
+    def _flush(self, topic: str) -> None:
+        """Send the pushes buffered for ``topic``, now joined, in order."""
+        if not self._buffer:
+            return
+        keep: deque[_Waiter] = deque()
+        for waiter in self._buffer:
+            if waiter.topic != topic:
+                keep.append(waiter)
+                continue
+            try:
+                out = self._session.push(topic, waiter.event, waiter.payload)
+            except PushError as exc:
+                self._reject(waiter, exc)
+                continue
+            self._track_sent(waiter, out.ref)
+            self._send(out)
+        self._buffer = keep
+
+    def _timed_out(self, waiter: _Waiter) -> None:
+        if waiter.done:
+            return
+        sent = waiter.ref is not None
+        if not sent:
+            self._buffer = deque(w for w in self._buffer if w is not waiter)
+        what = f"{waiter.kind} {waiter.event!r} to {waiter.topic!r}"
+        message = (
+            f"no reply to {what} within the timeout"
+            if sent
+            else f"{what} was never sent: the topic was not joined within the timeout"
+        )
+        self._reject(waiter, PushTimeoutError(message))
+        if waiter.kind != "join" or not self._session.is_connected:
+            return
+        topic = waiter.topic
+        if self._session.state(topic) is s.TopicState.JOINING and (
+            self._session.join_ref(topic) == waiter.ref
+        ):
+            logger.warning("join of %r timed out: abandoning it", topic)
+            self._send(self._session.abandon_join(topic))
+            if topic in self._wanted and self.config.rejoin_after is not None:
+                self._schedule_rejoin(topic)  # joined before: keep trying
+            else:
+                self._fail_buffered(lambda w: w.topic == topic, lambda: PushTimeoutError(message))
+
+    def _on_joined(self, event: s.Joined) -> None:
+        topic = event.topic
+        self._wanted[topic] = event.payload
+        self._rejoin_tries.pop(topic, None)
+        waiter = self._waiting.get(event.join_ref)
+        if waiter is not None:
+            self._resolve(waiter, ChannelReply(topic, event.join_ref, "ok", event.response))
+        self._flush(topic)
+
+    def _on_join_refused(self, event: s.JoinRefused) -> None:
+        topic = event.topic
+        waiter = self._waiting.get(event.join_ref)
+        if waiter is not None:
+            self._resolve(waiter, ChannelReply(topic, event.join_ref, event.status, event.response))
+        if topic in self._wanted:
+            logger.warning("rejoin of %r refused (%r): not retrying", topic, event.response)
+        self._forget(topic, lambda: NotJoinedError(f"the join of {topic!r} was refused"))
+
+    def _on_channel_closed(self, event: s.ChannelClosed) -> None:
+        topic = event.topic
+        closed = f"the channel of {topic!r} closed ({event.event})"
+        for waiter in list(self._waiting.values()):
+            if waiter.topic == topic:
+                if waiter.kind == "leave" and event.event == "phx_close":
+                    self._resolve(waiter, ChannelReply(topic, waiter.ref, "ok", {}))
+                else:
+                    self._reject(waiter, ChannelClosedError(closed))
+        error = lambda: ChannelClosedError(closed)  # noqa: E731
+        if event.event == "phx_close":
+            self._forget(topic, error)
+        else:
+            self._schedule_rejoin(topic)
+
+    def _on_reply(self, event: s.ReplyReceived) -> None:
+        if type(event.ref) is not int:
+            return
+        waiter = self._waiting.get(event.ref)
+        if waiter is not None and waiter.topic == event.topic:
+            self._resolve(
+                waiter, ChannelReply(event.topic, event.ref, event.status, event.response)
+            )
+
+    # -- inbound ----------------------------------------------------------------
 
     def _received(self, generation: int, frame: Frame) -> None:
         if generation != self._live_generation:
@@ -440,14 +904,19 @@ class SocketActor(pykka.ThreadingActor):
         if isinstance(event, s.MessageReceived):
             self._callback("handle_message", event.topic, event.event, event.payload, conn)
         elif isinstance(event, s.ReplyReceived):
+            if self._waiting:
+                self._on_reply(event)
             self._callback("handle_reply", event.topic, event.ref, event.payload, conn)
         elif isinstance(event, s.Joined):
+            self._on_joined(event)
             self._callback("handle_joined", event.topic, event.response, conn)
         elif isinstance(event, s.JoinRefused):
             if event.status != "error":
                 logger.warning("join reply status %r treated as an error", event.status)
+            self._on_join_refused(event)
             self._callback("handle_join_error", event.topic, event.response, conn)
         elif isinstance(event, s.ChannelClosed):
+            self._on_channel_closed(event)
             self._callback("handle_channel_closed", event.topic, event.payload, conn)
         elif isinstance(event, s.MessageDropped):
             logger.debug("dropped %r: %s", event.message, event.reason)
@@ -471,7 +940,7 @@ class SocketActor(pykka.ThreadingActor):
             exc,
             exc_info=exc,
         )
-        if self._callback_errors == "stop":
+        if self.config.callback_errors == "stop":
             self._begin_stop(exc)
 
     def _apply(self, name: str, result: object) -> None:
@@ -479,11 +948,14 @@ class SocketActor(pykka.ThreadingActor):
             return
         if isinstance(result, Connect):
             self._connect(result)
+        elif isinstance(result, Reconnect):
+            self._reconnect(result)
         elif isinstance(result, Stop):
             self._begin_stop(result.reason)
         else:
             logger.error(
-                "%s.%s returned %r, which is ignored; expected None, Connect(...) or Stop(...)",
+                "%s.%s returned %r, which is ignored; expected None, Connect(...), "
+                "Reconnect(...) or Stop(...)",
                 type(self._client).__name__,
                 name,
                 result,
@@ -521,6 +993,13 @@ class SocketActor(pykka.ThreadingActor):
             return
         message.future.set(value)
 
+    def _outside_request(self, message: _Request) -> None:
+        try:
+            self._request(message)
+        except (PushError, ConfigError) as exc:
+            assert message.future is not None  # requests from outside always have one
+            _fail(message.future, exc)
+
     # -- mailbox ----------------------------------------------------------------
 
     def on_receive(self, message: Any) -> Any:
@@ -536,23 +1015,28 @@ class SocketActor(pykka.ThreadingActor):
         if kind is _Received:
             if not self._stopping:
                 self._received(message.generation, message.frame)
+        elif self._stopping:
+            if kind in (_Call, _Request) and message.future is not None:
+                _fail(message.future, SocketStoppedError("the socket is stopping"))
+            elif kind is _Run:
+                self._run(message)
         elif kind is _Opened:
-            if not self._stopping:
-                self._opened(message.generation)
+            self._opened(message.generation)
         elif kind is _Closed:
-            if not self._stopping:
-                self._closed(message.generation, message.reason)
+            self._closed(message.generation, message.reason)
         elif kind is _HeartbeatDue:
-            if not self._stopping:
-                self._heartbeat_due(message.generation)
+            self._heartbeat_due(message.generation)
+        elif kind is _TimedOut:
+            self._timed_out(message.waiter)
+        elif kind is _Request:
+            self._outside_request(message)
+        elif kind is _ReconnectDue:
+            self._reconnect_due(message.token)
+        elif kind is _RejoinDue:
+            self._rejoin_timer_fired(message.topic, message.token)
         elif kind is _Call:
-            if self._stopping:
-                message.future.set_exception(
-                    (SocketStoppedError, SocketStoppedError("stopping"), None)
-                )
-            else:
-                self._call(message)
+            self._call(message)
         elif kind is _Run:
             self._run(message)
-        elif not self._stopping:
+        else:
             self._callback("handle_info", message, self._conn)

@@ -12,7 +12,12 @@
     │   ├── NotJoinedError                 push or leave on a topic that is not joined
     │   ├── AlreadyJoinedError             join of a topic that is joined or joining
     │   ├── InvalidMessageError (also TypeError)  a topic, event or payload of the wrong type
-    │   └── EncodeError (also TypeError)   the payload cannot be serialized (the ref is consumed)
+    │   ├── EncodeError (also TypeError)   the payload cannot be serialized (the ref is consumed)
+    │   └── BufferFullError                the push buffer is full (``Config.push_buffer``)
+    ├── NoReplyError                       a request was accepted, but its reply will not come
+    │   ├── PushTimeoutError (also TimeoutError)  no reply within the timeout
+    │   ├── ChannelClosedError             the channel closed or crashed first
+    │   └── ConnectionClosedError          the connection closed first
     ├── JoinRefusedError                   the server refused a join (``topic``, ``response``)
     ├── WrongThreadError (also RuntimeError)  a socket-actor-only API called from another thread
     ├── CallTimeoutError (also TimeoutError)  ``call()`` got no answer in time
@@ -67,6 +72,26 @@ class InvalidMessageError(PushError, TypeError):
 
 class EncodeError(PushError, TypeError):
     """The payload could not be serialized. The ref picked for the message is consumed."""
+
+
+class BufferFullError(PushError):
+    """The push could not be buffered: ``Config.push_buffer`` pushes are already waiting."""
+
+
+class NoReplyError(PhoenixActorError):
+    """A join, leave or push was accepted, but its reply will never come."""
+
+
+class PushTimeoutError(NoReplyError, TimeoutError):
+    """No reply came within the timeout (a buffered push may not even have been sent)."""
+
+
+class ChannelClosedError(NoReplyError):
+    """The channel closed (``phx_close``), crashed (``phx_error``) or was left first."""
+
+
+class ConnectionClosedError(NoReplyError):
+    """The connection closed before the reply came."""
 
 
 class JoinRefusedError(PhoenixActorError):

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import pykka
 import pytest
 
+from phoenix_actor.testing import FakeConnector
+
 TIMEOUT = 5.0 * float(os.environ.get("PHOENIX_ACTOR_TIMEOUT_SCALE", "1"))
 
 
@@ -24,3 +26,9 @@ def _no_leaked_actors() -> Iterator[None]:
         thread.join(TIMEOUT)
     leaked = [t.name for t in set(threading.enumerate()) - before if t.is_alive()]
     assert not leaked, f"test leaked threads: {leaked}"
+
+
+@pytest.fixture
+def connector() -> FakeConnector:
+    """A fake transport factory: each connection attempt is a FakeConnection."""
+    return FakeConnector()

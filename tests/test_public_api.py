@@ -47,3 +47,14 @@ def test_exceptions_share_one_root() -> None:
 
 def test_py_typed_is_shipped() -> None:
     assert importlib.resources.files("phoenix_actor").joinpath("py.typed").is_file()
+
+
+def test_every_exception_is_exported() -> None:
+    import phoenix_actor.exceptions as exceptions
+
+    classes = {
+        name
+        for name, value in vars(exceptions).items()
+        if inspect.isclass(value) and issubclass(value, BaseException)
+    }
+    assert classes <= set(phoenix_actor.__all__), classes - set(phoenix_actor.__all__)

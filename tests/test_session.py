@@ -1047,3 +1047,36 @@ def test_results_are_frozen(value: object) -> None:
     field = dataclasses.fields(value)[0].name  # type: ignore[arg-type]
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(value, field, None)
+
+
+# -- abandoning a join that timed out ---------------------------------------------------
+
+
+def test_abandon_join_sends_a_leave_with_the_join_ref_and_forgets_the_topic(
+    session: Session,
+) -> None:
+    session.join(TOPIC)
+    out = session.abandon_join(TOPIC)
+    assert out == Outbound(2, 1, Frame(Opcode.TEXT, b'["1","2","room:lobby","phx_leave",{}]'))
+    assert session.state(TOPIC) is None
+    # the late join reply and the close of the abandoned channel are dropped
+    assert isinstance(session.receive(reply("1", "1", TOPIC)), MessageDropped)
+    assert isinstance(session.receive(text("1", "1", TOPIC, "phx_close", {})), MessageDropped)
+    # and the topic can be joined again, with a new join_ref
+    assert session.join(TOPIC).join_ref == 3
+
+
+@pytest.mark.parametrize("joined", [False, True])
+def test_abandon_join_needs_a_pending_join(session: Session, joined: bool) -> None:
+    if joined:
+        join_ok(session)
+    with pytest.raises(NotJoinedError, match="no pending join"):
+        session.abandon_join(TOPIC)
+
+
+def test_abandon_join_checks_topic_and_connection(session: Session) -> None:
+    with pytest.raises(InvalidMessageError):
+        session.abandon_join(1)  # type: ignore[arg-type]
+    session.disconnected()
+    with pytest.raises(DisconnectedError):
+        session.abandon_join(TOPIC)
