@@ -100,6 +100,8 @@ def test_a_crashed_channel_is_rejoined_and_a_stopped_one_is_not(server, socket):
     client, ref = socket
     join(ref, "echo:crashy")
     join(ref, "echo:stoppy")
+    client.wait("joined")
+    client.wait("joined")
     run(ref, lambda c: c.push("echo:crashy", "crash"))
     assert client.wait("channel_closed")[1] == "echo:crashy"
     assert client.wait("joined")[1] == "echo:crashy"
