@@ -22,6 +22,7 @@ from phoenix_actor._client import (
     Stop,
 )
 from phoenix_actor._config import RECONNECT_AFTER, REJOIN_AFTER, Backoff, Config
+from phoenix_actor._facade import ChannelMessage, MessageCallback, Socket, Subscription
 from phoenix_actor._message import ChannelReply, Frame, Message, Opcode, WireRef
 from phoenix_actor._reasons import (
     ClosedByClient,
@@ -72,8 +73,6 @@ from phoenix_actor.serializer import JSONSerializer, Serializer
 __version__ = "0.1.0.dev0"
 
 __all__ = [
-    "RECONNECT_AFTER",
-    "REJOIN_AFTER",
     "AlreadyJoinedError",
     "Backoff",
     "BufferFullError",
@@ -82,6 +81,7 @@ __all__ = [
     "CallbackResult",
     "Caller",
     "ChannelClosedError",
+    "ChannelMessage",
     "ChannelReply",
     "ClosedByClient",
     "Config",
@@ -106,6 +106,7 @@ __all__ = [
     "JSONSerializer",
     "JoinRefusedError",
     "Message",
+    "MessageCallback",
     "NoConnect",
     "NoReply",
     "NoReplyError",
@@ -115,15 +116,19 @@ __all__ = [
     "ProtocolError",
     "PushError",
     "PushTimeoutError",
+    "RECONNECT_AFTER",
+    "REJOIN_AFTER",
     "Reconnect",
     "RemoteClosed",
     "Reply",
     "Serializer",
+    "Socket",
     "SocketActor",
     "SocketClient",
     "SocketState",
     "SocketStoppedError",
     "Stop",
+    "Subscription",
     "TopicState",
     "Transport",
     "TransportActor",
