@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging as _logging
 
-from phoenix_actor._api import call, execute
+from phoenix_actor._api import call, execute, mailbox_depth
 from phoenix_actor._client import (
     CallbackResult,
     CallResult,
@@ -24,6 +24,13 @@ from phoenix_actor._client import (
 from phoenix_actor._config import RECONNECT_AFTER, REJOIN_AFTER, Backoff, Config
 from phoenix_actor._facade import ChannelMessage, MessageCallback, Socket, Subscription
 from phoenix_actor._message import ChannelReply, Frame, Message, Opcode, WireRef
+from phoenix_actor._observer import (
+    ChannelState,
+    ChannelStateChanged,
+    Observer,
+    SocketStateChanged,
+    TellObserver,
+)
 from phoenix_actor._reasons import (
     ClosedByClient,
     ConnectFailed,
@@ -73,6 +80,8 @@ from phoenix_actor.serializer import JSONSerializer, Serializer
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "RECONNECT_AFTER",
+    "REJOIN_AFTER",
     "AlreadyJoinedError",
     "Backoff",
     "BufferFullError",
@@ -83,6 +92,8 @@ __all__ = [
     "ChannelClosedError",
     "ChannelMessage",
     "ChannelReply",
+    "ChannelState",
+    "ChannelStateChanged",
     "ClosedByClient",
     "Config",
     "ConfigError",
@@ -111,13 +122,12 @@ __all__ = [
     "NoReply",
     "NoReplyError",
     "NotJoinedError",
+    "Observer",
     "Opcode",
     "PhoenixActorError",
     "ProtocolError",
     "PushError",
     "PushTimeoutError",
-    "RECONNECT_AFTER",
-    "REJOIN_AFTER",
     "Reconnect",
     "RemoteClosed",
     "Reply",
@@ -126,9 +136,11 @@ __all__ = [
     "SocketActor",
     "SocketClient",
     "SocketState",
+    "SocketStateChanged",
     "SocketStoppedError",
     "Stop",
     "Subscription",
+    "TellObserver",
     "TopicState",
     "Transport",
     "TransportActor",
@@ -141,6 +153,7 @@ __all__ = [
     "__version__",
     "call",
     "execute",
+    "mailbox_depth",
     "websocket_transport",
 ]
 

@@ -51,3 +51,13 @@ def execute(
     """
     result: T = _ask(ref, _Run(function, pykka.ThreadingFuture()), timeout)
     return result
+
+
+def mailbox_depth(ref: pykka.ActorRef[Any]) -> int:
+    """How many messages wait in the socket actor's mailbox, read from any thread.
+
+    A depth that keeps growing means callbacks are slower than the server: see
+    ``Config.max_pending_frames``.
+    """
+    size: int = ref.actor_inbox.qsize()  # type: ignore[attr-defined]
+    return size

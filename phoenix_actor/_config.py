@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
+from phoenix_actor._observer import Observer
 from phoenix_actor._transport import TransportFactory, TransportOptions
 from phoenix_actor.exceptions import ConfigError
 from phoenix_actor.serializer import JSONSerializer, Serializer
@@ -86,6 +87,13 @@ class Config:
       such pushes fail at once).
     * ``callback_errors``: ``"log"`` (log with the traceback and carry on) or
       ``"stop"`` (log, then stop the socket with the exception as the reason).
+    * ``observer``: an :class:`~phoenix_actor.Observer` told of state changes and
+      metrics (connect time, heartbeat round trip, reply latency, mailbox depth).
+    * ``max_pending_frames``: backpressure for slow callbacks. ``None`` (the default)
+      lets the mailbox grow without bound while callbacks lag behind the server; a
+      number makes the reader thread stop reading the websocket while that many
+      received frames wait in the mailbox, so TCP pushes back on the server (a
+      heartbeat stuck behind them may then time out and reconnect).
     """
 
     serializer: Serializer = field(default_factory=JSONSerializer)
@@ -98,6 +106,8 @@ class Config:
     push_timeout: float = 10.0
     push_buffer: int = 0
     callback_errors: Literal["log", "stop"] = "log"
+    observer: Observer | None = None
+    max_pending_frames: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("encode", "decode", "vsn"):
@@ -119,6 +129,13 @@ class Config:
         buffer = self.push_buffer
         if isinstance(buffer, bool) or not isinstance(buffer, int) or buffer < 0:
             raise ConfigError(f"push_buffer must be an int >= 0, not {buffer!r}")
+        pending = self.max_pending_frames
+        if pending is not None and (
+            isinstance(pending, bool) or not isinstance(pending, int) or pending < 1
+        ):
+            raise ConfigError(f"max_pending_frames must be an int >= 1 or None, not {pending!r}")
+        if self.observer is not None and not isinstance(self.observer, Observer):
+            raise ConfigError(f"observer must be a phoenix_actor.Observer, not {self.observer!r}")
         if self.callback_errors not in ("log", "stop"):
             raise ConfigError(
                 f"callback_errors must be 'log' or 'stop', not {self.callback_errors!r}"

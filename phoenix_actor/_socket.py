@@ -36,6 +36,7 @@ from phoenix_actor._client import (
 )
 from phoenix_actor._config import Config, backoff_delay, jittered
 from phoenix_actor._message import ChannelReply, Frame, Message
+from phoenix_actor._observer import ChannelState, ChannelStateChanged, SocketStateChanged
 from phoenix_actor._reasons import (
     ConnectFailed,
     DisconnectReason,
@@ -155,6 +156,7 @@ class _Waiter:
     payload: Any
     future: pykka.Future[ChannelReply] | None
     ref: int | None = None  # once sent
+    sent_at: float = 0.0  # time.monotonic() when sent, if observed
     timer: Timer | None = field(default=None, repr=False)
     done: bool = False
 
@@ -184,13 +186,21 @@ def check_timeout(timeout: object) -> None:
 
 
 class _Listener:
-    """Tells the socket actor what one connection attempt's transport reports."""
+    """Tells the socket actor what one connection attempt's transport reports.
 
-    __slots__ = ("_generation", "_tell")
+    With ``credits`` (``Config.max_pending_frames``), the reader thread takes one per
+    frame and waits when none is left; the socket actor gives one back per frame it
+    has handled.
+    """
 
-    def __init__(self, ref: pykka.ActorRef[Any], generation: int) -> None:
+    __slots__ = ("_credits", "_generation", "_tell")
+
+    def __init__(
+        self, ref: pykka.ActorRef[Any], generation: int, credits: threading.Semaphore | None
+    ) -> None:
         self._tell = ref.tell
         self._generation = generation
+        self._credits = credits
 
     def _send(self, message: object) -> None:
         # If the socket stopped, it closes the transport itself.
@@ -200,6 +210,8 @@ class _Listener:
         self._send(_Opened(self._generation))
 
     def frame(self, frame: Frame) -> None:
+        if self._credits is not None:
+            self._credits.acquire()
         self._send(_Received(self._generation, frame))
 
     def disconnected(self, reason: DisconnectReason) -> None:
@@ -285,7 +297,7 @@ class Connection:
     def join(self, topic: str, payload: Any = None) -> int:
         """Send ``phx_join``; the answer comes to ``handle_joined`` / ``handle_join_error``."""
         out = self._session().join(topic, payload)
-        self._actor._send(out)
+        self._actor._joining(topic, out)
         return out.ref
 
     def leave(self, topic: str, payload: Any = None) -> int:
@@ -379,6 +391,11 @@ class SocketActor(pykka.ThreadingActor):
         self._generation = 0
         self._live_generation: int | None = None
         self._state = SocketState.DISCONNECTED
+        self._observer = config.observer
+        self._channels: dict[str, ChannelState] = {}
+        self._credits: threading.Semaphore | None = None
+        self._attempt_started = 0.0
+        self._heartbeat_sent_at = 0.0
         self._stopping = False
         self._stop_reason: Any = "shutdown"
         self._pending_calls: set[Caller] = set()
@@ -420,6 +437,48 @@ class SocketActor(pykka.ThreadingActor):
         """The connection's state (read it in the actor thread, or through ``execute``)."""
         return self._state
 
+    def channel_states(self) -> dict[str, ChannelState]:
+        """Each topic that is not closed, with its state (actor thread only)."""
+        return dict(self._channels)
+
+    # -- observing --------------------------------------------------------------
+
+    def _observe(self, hook: str, *args: Any) -> None:
+        observer = self._observer
+        if observer is None:
+            return
+        try:
+            getattr(observer, hook)(*args)
+        except Exception:
+            logger.exception("the observer's %s raised", hook)
+
+    def _set_state(self, state: SocketState) -> None:
+        if state is self._state:
+            return
+        self._state = state
+        if self._observer is not None:
+            reconnect_in = None
+            if state is SocketState.WAITING and self.reconnect_at is not None:
+                reconnect_in = max(self.reconnect_at - time.monotonic(), 0.0)
+            change = SocketStateChanged(state, self._last_reason, reconnect_in)
+            self._observe("socket_state", change)
+
+    def _set_channel(self, topic: str, state: ChannelState) -> None:
+        if self._channels.get(topic) is state:
+            return
+        if state is ChannelState.CLOSED:
+            if self._channels.pop(topic, None) is None:
+                return
+        else:
+            self._channels[topic] = state
+        if self._observer is not None:
+            self._observe("channel_state", ChannelStateChanged(topic, state))
+
+    def _errored_or_closed(self, topic: str) -> None:
+        """The topic's channel is gone: ERRORED if it will be rejoined, else CLOSED."""
+        will_rejoin = topic in self._wanted and self.config.rejoin_after is not None
+        self._set_channel(topic, ChannelState.ERRORED if will_rejoin else ChannelState.CLOSED)
+
     # -- lifecycle --------------------------------------------------------------
 
     def on_start(self) -> None:
@@ -438,7 +497,7 @@ class SocketActor(pykka.ThreadingActor):
         self._shutdown()
 
     def _shutdown(self) -> None:
-        self._state = SocketState.STOPPED
+        self._set_state(SocketState.STOPPED)
         self._cancel_reconnect()
         for timer in self._rejoin_timers.values():
             timer.cancel()
@@ -481,6 +540,9 @@ class SocketActor(pykka.ThreadingActor):
             self._heartbeat_timer = None
         transport, self._transport = self._transport, None
         self._live_generation = None
+        credits, self._credits = self._credits, None
+        if credits is not None:
+            credits.release(1_000_000)  # a reader waiting for credit must not block close
         if transport is not None:
             try:
                 transport.close()
@@ -509,11 +571,16 @@ class SocketActor(pykka.ThreadingActor):
             logger.error("cannot connect: %s", exc)  # noqa: TRY400 -- the message says it all
             self._attempt_failed(generation, ConnectFailed("config", str(exc)))
             return
-        listener = _Listener(self.actor_ref, generation)
+        limit = self.config.max_pending_frames
+        credits = None if limit is None else threading.Semaphore(limit)
+        listener = _Listener(self.actor_ref, generation, credits)
         logger.info("connecting to %s", redact_url(url))
-        self._state = SocketState.CONNECTING
+        self._set_state(SocketState.CONNECTING)
+        self._attempt_started = time.monotonic()
+        self._observe("connect_attempt", self._reconnect_tries + 1)
         try:
             self._transport = self._factory(url, self.config.transport_options, listener)
+            self._credits = credits
         except Exception as exc:
             logger.exception("the transport factory raised")
             self._attempt_failed(generation, TransportDown(f"{type(exc).__name__}: {exc}"))
@@ -521,16 +588,17 @@ class SocketActor(pykka.ThreadingActor):
     def _attempt_failed(self, generation: int, reason: DisconnectReason) -> None:
         # Reported through the mailbox: a client answering Connect() to every failure
         # then loops through the mailbox instead of recursing.
-        self._state = SocketState.CONNECTING
+        self._set_state(SocketState.CONNECTING)
         _tell_quietly(self.actor_ref.tell, _Closed(generation, reason))
 
     def _opened(self, generation: int) -> None:
         if generation != self._generation or self._transport is None:
             return
-        self._state = SocketState.CONNECTED
         self._live_generation = generation
         self._reconnect_tries = 0
         self._last_reason = None
+        self._set_state(SocketState.CONNECTED)
+        self._observe("connected", time.monotonic() - self._attempt_started)
         self._session.connected()
         self._conn = conn = Connection(self, generation)
         logger.info("connected")
@@ -556,7 +624,10 @@ class SocketActor(pykka.ThreadingActor):
             self._lost(HeartbeatTimeout(interval))
             return
         self._send(self._session.heartbeat())
+        self._heartbeat_sent_at = time.monotonic()
         self._schedule_heartbeat(generation)
+        if self._observer is not None:
+            self._observe("mailbox_depth", self.actor_inbox.qsize())  # type: ignore[attr-defined]
 
     def _closed(self, generation: int, reason: DisconnectReason) -> None:
         if generation != self._generation:
@@ -569,9 +640,11 @@ class SocketActor(pykka.ThreadingActor):
         """The connection is over (reported, or ended by us): tell the client."""
         self._close_transport()
         self._session.disconnected()
-        self._state = SocketState.DISCONNECTED
-        self._conn = Connection(self, None)
         self._last_reason = reason
+        self._set_state(SocketState.DISCONNECTED)
+        self._conn = Connection(self, None)
+        for topic in list(self._channels):
+            self._errored_or_closed(topic)
         logger.info("disconnected: %s", reason.describe())
         for timer in self._rejoin_timers.values():
             timer.cancel()  # every wanted topic is rejoined once connected again
@@ -631,8 +704,9 @@ class SocketActor(pykka.ThreadingActor):
         due = _ReconnectDue(token)
         self._reconnect_timer = SCHEDULER.call_later(delay, lambda: _tell_quietly(tell, due))
         self.reconnect_at = time.monotonic() + delay
-        self._state = SocketState.WAITING
+        self._set_state(SocketState.WAITING)
         logger.info("reconnecting in %.3f s (attempt %d)", delay, self._reconnect_tries)
+        self._observe("reconnect_scheduled", self._reconnect_tries, delay)
 
     def _reconnect_due(self, token: int) -> None:
         if token != self._reconnect_due_token or self._state is not SocketState.WAITING:
@@ -663,7 +737,7 @@ class SocketActor(pykka.ThreadingActor):
             logger.error("%s", problem)  # noqa: TRY400 -- the message says it all
             self._forget(topic, lambda: NotJoinedError(problem))
             return
-        self._send(out)
+        self._joining(topic, out)
         waiter = self._new_waiter(_Request("join", topic, "phx_join", None, None, None))
         self._track_sent(waiter, out.ref)
 
@@ -699,8 +773,13 @@ class SocketActor(pykka.ThreadingActor):
             timer.cancel()
         self._fail_buffered(lambda w: w.topic == topic, error)
 
+    def _joining(self, topic: str, out: s.Outbound) -> None:
+        self._send(out)
+        self._set_channel(topic, ChannelState.JOINING)
+
     def _left(self, topic: str, out: s.Outbound) -> None:
         self._send(out)
+        self._set_channel(topic, ChannelState.LEAVING)
         self._forget(topic, lambda: NotJoinedError(f"{topic!r} was left before the push was sent"))
 
     # -- requests answered through futures ----------------------------------------
@@ -719,6 +798,8 @@ class SocketActor(pykka.ThreadingActor):
 
     def _track_sent(self, waiter: _Waiter, ref: int) -> None:
         waiter.ref = ref
+        if self._observer is not None:
+            waiter.sent_at = time.monotonic()
         self._waiting[ref] = waiter
 
     def _finish(self, waiter: _Waiter) -> pykka.Future[ChannelReply] | None:
@@ -733,6 +814,9 @@ class SocketActor(pykka.ThreadingActor):
         return waiter.future
 
     def _resolve(self, waiter: _Waiter, reply: ChannelReply) -> None:
+        if self._observer is not None and not waiter.done:
+            latency = time.monotonic() - waiter.sent_at
+            self._observe("reply_latency", waiter.topic, waiter.event, reply.status, latency)
         future = self._finish(waiter)
         if future is not None:
             future.set(reply)
@@ -789,6 +873,8 @@ class SocketActor(pykka.ThreadingActor):
         self._track_sent(self._new_waiter(request), out.ref)
         if kind == "leave":
             self._left(topic, out)
+        elif kind == "join":
+            self._joining(topic, out)
         else:
             self._send(out)
 
@@ -843,6 +929,7 @@ class SocketActor(pykka.ThreadingActor):
         ):
             logger.warning("join of %r timed out: abandoning it", topic)
             self._send(self._session.abandon_join(topic))
+            self._errored_or_closed(topic)
             if topic in self._wanted and self.config.rejoin_after is not None:
                 self._schedule_rejoin(topic)  # joined before: keep trying
             else:
@@ -852,6 +939,7 @@ class SocketActor(pykka.ThreadingActor):
         topic = event.topic
         self._wanted[topic] = event.payload
         self._rejoin_tries.pop(topic, None)
+        self._set_channel(topic, ChannelState.JOINED)
         waiter = self._waiting.get(event.join_ref)
         if waiter is not None:
             self._resolve(waiter, ChannelReply(topic, event.join_ref, "ok", event.response))
@@ -864,6 +952,7 @@ class SocketActor(pykka.ThreadingActor):
             self._resolve(waiter, ChannelReply(topic, event.join_ref, event.status, event.response))
         if topic in self._wanted:
             logger.warning("rejoin of %r refused (%r): not retrying", topic, event.response)
+        self._set_channel(topic, ChannelState.CLOSED)
         self._forget(topic, lambda: NotJoinedError(f"the join of {topic!r} was refused"))
 
     def _on_channel_closed(self, event: s.ChannelClosed) -> None:
@@ -878,7 +967,9 @@ class SocketActor(pykka.ThreadingActor):
         error = lambda: ChannelClosedError(closed)  # noqa: E731
         if event.event == "phx_close":
             self._forget(topic, error)
+            self._set_channel(topic, ChannelState.CLOSED)
         else:
+            self._errored_or_closed(topic)
             self._schedule_rejoin(topic)
 
     def _on_reply(self, event: s.ReplyReceived) -> None:
@@ -918,6 +1009,9 @@ class SocketActor(pykka.ThreadingActor):
         elif isinstance(event, s.ChannelClosed):
             self._on_channel_closed(event)
             self._callback("handle_channel_closed", event.topic, event.payload, conn)
+        elif isinstance(event, s.HeartbeatAcked):
+            if self._observer is not None:
+                self._observe("heartbeat_rtt", time.monotonic() - self._heartbeat_sent_at)
         elif isinstance(event, s.MessageDropped):
             logger.debug("dropped %r: %s", event.message, event.reason)
 
@@ -1013,6 +1107,8 @@ class SocketActor(pykka.ThreadingActor):
     def _dispatch(self, message: Any) -> None:
         kind = type(message)
         if kind is _Received:
+            if self._credits is not None and message.generation == self._generation:
+                self._credits.release()
             if not self._stopping:
                 self._received(message.generation, message.frame)
         elif self._stopping:
