@@ -119,6 +119,18 @@ class FakeConnection:
 
         return self.sent.take(accept, timeout, f"client message {event or '*'} on {topic or '*'}")
 
+    def refute(
+        self, event: str | None = None, topic: str | None = None, within: float = 0.1
+    ) -> None:
+        """Assert the client sends no message matching ``event`` / ``topic`` for ``within``
+        seconds (``AssertionError`` naming the message otherwise). A refutation can only
+        watch a window: keep it short, and prefer ``expect`` on what should come instead."""
+        try:
+            found = self.expect(event, topic, timeout=within)
+        except TimeoutError:
+            return
+        raise AssertionError(f"the client sent {found!r}")
+
     def reply(self, to: Message, status: str = "ok", response: Any = None) -> None:
         """Answer ``to`` with ``phx_reply`` (a join's reply echoes its join_ref)."""
         response = {} if response is None else response
