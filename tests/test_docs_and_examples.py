@@ -33,9 +33,10 @@ def test_readme_opens_with_the_two_commands_and_ci_runs_the_test_one() -> None:
     assert "README.rst" in ci  # .ci/run reads the test command from the README
 
 
-def test_readme_example_runs() -> None:
-    (example,) = _code_blocks("python")
-    exec(compile(example, "README.rst", "exec"), {})
+@pytest.mark.parametrize("number", range(len(_code_blocks("python"))))
+def test_readme_example_runs(number: int) -> None:
+    example = _code_blocks("python")[number]
+    exec(compile(example, f"README.rst example {number + 1}", "exec"), {})
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.py")), ids=lambda p: p.name)
