@@ -75,7 +75,8 @@ from phoenix_actor.exceptions import (
     SocketStoppedError,
     WrongThreadError,
 )
-from phoenix_actor.serializer import JSONSerializer, Serializer
+from phoenix_actor.presence import Presence
+from phoenix_actor.serializer import JSONSerializer, Serializer, V1JSONSerializer
 
 __version__ = "0.1.0.dev0"
 
@@ -125,6 +126,7 @@ __all__ = [
     "Observer",
     "Opcode",
     "PhoenixActorError",
+    "Presence",
     "ProtocolError",
     "PushError",
     "PushTimeoutError",
@@ -148,6 +150,7 @@ __all__ = [
     "TransportFactory",
     "TransportListener",
     "TransportOptions",
+    "V1JSONSerializer",
     "WireRef",
     "WrongThreadError",
     "__version__",

@@ -34,7 +34,11 @@ class ConnectionRefused(DisconnectReason):
 class ConnectFailed(DisconnectReason):
     """The TCP or TLS connection could not be made: DNS, unreachable host, timeout, TLS.
 
-    ``kind`` is one of ``"dns"``, ``"timeout"``, ``"tls"``, ``"os"``.
+    ``kind`` is one of ``"dns"``, ``"timeout"``, ``"tls"`` (certificate verification,
+    TLS handshake, client certificate refused), ``"proxy"`` (the proxy refused the
+    CONNECT), ``"os"``, or ``"config"`` (nothing was attempted: a params, headers or
+    auth_token callable raised or returned the wrong type, or a TLS file could not be
+    loaded).
     """
 
     kind: str

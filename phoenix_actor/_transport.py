@@ -5,6 +5,12 @@ a connection and returns a :class:`Transport` (``send`` a frame, ``close``); the
 connection reports back through a :class:`TransportListener` exactly once
 ``connected`` (or not at all), any number of ``frame`` calls, and exactly one
 ``disconnected`` -- unless the client closed it, in which case nothing more is said.
+A factory may report ``disconnected`` before it returns (the default one does when the
+credentials of :class:`TransportOptions` cannot be resolved: nothing is attempted).
+
+Every failure becomes a :class:`~phoenix_actor.DisconnectReason` whose text comes from
+the exception alone; the URL in log lines goes through ``redact_url``, and header
+values and tokens are never logged.
 """
 
 from __future__ import annotations
@@ -14,8 +20,8 @@ import logging
 import socket
 import ssl
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pykka
@@ -33,45 +39,23 @@ from phoenix_actor._reasons import (
     RemoteClosed,
     TransportDown,
 )
+from phoenix_actor._transport_options import ConnectPlan, TransportOptions, resolve_options
+from phoenix_actor._url import redact_url
+from phoenix_actor.exceptions import ConfigError
+
+__all__ = [
+    "Transport",
+    "TransportActor",
+    "TransportFactory",
+    "TransportListener",
+    "TransportOptions",
+    "websocket_transport",
+]
 
 logger = logging.getLogger("phoenix_actor.transport")
 
 _CLOSE_NORMAL = 1000
 _JOIN_TIMEOUT = 5.0
-
-
-@dataclass(frozen=True)
-class TransportOptions:
-    """How to open the websocket. Every field has a safe default.
-
-    * ``headers``: extra HTTP headers for the upgrade request.
-    * ``origin``: the Origin header; none is sent by default (Phoenix answers 403 to an
-      Origin whose host it does not expect, and only checks it when present).
-    * ``subprotocols``: offered in ``Sec-WebSocket-Protocol``.
-    * ``connect_timeout``: seconds for TCP connect, TLS and the upgrade (default 10).
-    * ``sslopt``: passed to websocket-client for ``wss://`` (certificates are verified
-      by default; pass ``{"ca_certs": path}`` for a private CA).
-    * ``extra``: further keyword arguments for ``websocket.WebSocket.connect``
-      (``http_proxy_host``, ``http_proxy_port``, ``proxy_type``, ``sockopt`` ...).
-    """
-
-    headers: Mapping[str, str] = field(default_factory=dict)
-    origin: str | None = None
-    subprotocols: Sequence[str] = ()
-    connect_timeout: float = 10.0
-    sslopt: Mapping[str, Any] = field(default_factory=dict)
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not self.connect_timeout > 0:
-            raise ValueError(f"connect_timeout must be > 0, not {self.connect_timeout!r}")
-
-    def __repr__(self) -> str:
-        # Header values may carry credentials: show only their names.
-        return (
-            f"TransportOptions(headers={sorted(self.headers)!r}, origin={self.origin!r}, "
-            f"subprotocols=<{len(self.subprotocols)}>, connect_timeout={self.connect_timeout!r})"
-        )
 
 
 class TransportListener(Protocol):
@@ -111,7 +95,11 @@ class _OwnerClosing:
 
 
 def _failure_reason(exc: BaseException) -> DisconnectReason:
-    """Translate an exception raised while connecting into a disconnect reason."""
+    """Translate an exception raised while connecting into a disconnect reason.
+
+    Messages come from the exception only: websocket-client never puts the request's
+    headers or query in them.
+    """
     if isinstance(exc, websocket.WebSocketBadStatusException):
         headers = {str(k).lower(): str(v) for k, v in (exc.resp_headers or {}).items()}
         return HandshakeRejected(exc.status_code, headers, exc.resp_body or b"")
@@ -121,13 +109,28 @@ def _failure_reason(exc: BaseException) -> DisconnectReason:
         return ConnectFailed("timeout", str(exc) or "timed out")
     if isinstance(exc, socket.gaierror):
         return ConnectFailed("dns", str(exc))
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        detail = exc.verify_message or exc.reason or str(exc)
+        return ConnectFailed("tls", f"certificate verify failed: {detail}")
+    if isinstance(exc, ssl.SSLEOFError):
+        return ConnectFailed(
+            "tls",
+            f"the server ended the TLS session ({exc}); a server that requires a client "
+            "certificate does so when none is sent",
+        )
     if isinstance(exc, ssl.SSLError):
         return ConnectFailed("tls", str(exc))
     if isinstance(exc, websocket.WebSocketAddressException):
         return ConnectFailed("dns", str(exc))
+    if isinstance(exc, websocket.WebSocketProxyException):
+        return ConnectFailed("proxy", str(exc))
     if isinstance(exc, websocket.WebSocketConnectionClosedException):
+        if isinstance(exc.__context__, ssl.SSLError):  # websocket-client hides TLS errors
+            return _failure_reason(exc.__context__)
         return ConnectionLost(str(exc) or "connection closed during the handshake")
     if isinstance(exc, websocket.WebSocketException):
+        if str(exc).startswith("SSL "):  # websocket-client's own TLS set-up errors
+            return ConnectFailed("tls", str(exc))
         return HandshakeFailed(str(exc))
     if isinstance(exc, OSError):
         return ConnectFailed("os", str(exc))
@@ -146,18 +149,33 @@ class TransportActor(pykka.ThreadingActor):
 
     Outbound frames arrive in the mailbox and are written by the actor's thread; the
     reader thread reports to the listener. Stopping the actor closes the socket, which
-    wakes the reader, and joins it.
+    wakes the reader, and joins it. ``plan`` is the attempt resolved by
+    ``resolve_options`` (credential callables called, TLS files loaded); without it the
+    options are resolved in ``__init__``, which raises :class:`ConfigError` on failure.
     """
 
-    def __init__(self, url: str, options: TransportOptions, listener: TransportListener) -> None:
+    def __init__(
+        self,
+        url: str,
+        options: TransportOptions,
+        listener: TransportListener,
+        plan: ConnectPlan | None = None,
+    ) -> None:
         super().__init__()
         self._url = url
         self._options = options
+        # Resolved in the caller's thread: credential callables never run on the reader.
+        self._plan = plan if plan is not None else resolve_options(options, url)
         self._listener = listener
         self._closing = threading.Event()
         self._report_lock = threading.Lock()
         self._reported = False
-        self._ws = websocket.WebSocket(enable_multithread=True, skip_utf8_validation=True)
+        self._ws = websocket.WebSocket(
+            enable_multithread=True,
+            skip_utf8_validation=True,
+            sslopt=self._plan.sslopt,  # connect() would ignore these two
+            sockopt=list(self._plan.sockopt),
+        )
         self._reader = threading.Thread(
             target=self._read_loop, name=f"phoenix_actor-reader-{id(self):x}", daemon=True
         )
@@ -190,7 +208,7 @@ class TransportActor(pykka.ThreadingActor):
             if self._reported:
                 return
             self._reported = True
-        logger.debug("connection to %s ended: %s", self._safe_url(), reason.describe())
+        logger.debug("connection to %s ended: %s", redact_url(self._url), reason.describe())
         self._listener.disconnected(reason)
 
     def _send(self, frame: Frame) -> None:
@@ -227,29 +245,40 @@ class TransportActor(pykka.ThreadingActor):
 
     # -- reader thread ------------------------------------------------------------
 
+    def _redirect(self) -> HandshakeRejected | None:
+        """The 3xx answer websocket-client refused to follow (``redirect_limit``)."""
+        response = getattr(self._ws, "handshake_response", None)
+        status = getattr(response, "status", None)
+        if response is None or not isinstance(status, int) or not 300 <= status < 400:
+            return None
+        headers = {str(k).lower(): str(v) for k, v in (response.headers or {}).items()}
+        return HandshakeRejected(status, headers)
+
     def _read_loop(self) -> None:
         reason = self._run()
         if not self._closing.is_set():
             self._report(reason)
 
-    def _safe_url(self) -> str:
-        return self._url.split("?", 1)[0]
-
     def _run(self) -> DisconnectReason:
-        options = self._options
+        options, plan = self._options, self._plan
         try:
             self._ws.connect(  # type: ignore[no-untyped-call]
                 self._url,
-                header=dict(options.headers),
+                header=plan.header,
                 origin=options.origin,
                 suppress_origin=options.origin is None,
-                subprotocols=list(options.subprotocols) or None,
                 timeout=options.connect_timeout,
-                sslopt=dict(options.sslopt),
-                **options.extra,
+                **plan.connect_kwargs,
             )
+        except websocket.WebSocketException as exc:
+            redirect = self._redirect()
+            return redirect if redirect is not None else _failure_reason(exc)
         except Exception as exc:  # noqa: BLE001 -- every failure becomes a reason
             return _failure_reason(exc)
+        headers = self._ws.getheaders() or {}
+        problem = plan.check_selected(headers.get("sec-websocket-protocol"))
+        if problem is not None:
+            return HandshakeFailed(problem)
         if self._closing.is_set():
             return ClosedByClient()
         self._ws.settimeout(None)
@@ -301,8 +330,34 @@ class _ActorTransport:
             logger.warning("the transport did not stop within %s s", _JOIN_TIMEOUT + 1)
 
 
+class _FailedTransport:
+    """A connection that could not even be attempted: it reports why, once."""
+
+    __slots__ = ()
+
+    def __init__(self, listener: TransportListener, reason: DisconnectReason) -> None:
+        listener.disconnected(reason)
+
+    def send(self, frame: Frame) -> None:
+        logger.debug("frame dropped: the connection was never opened")
+
+    def close(self) -> None:
+        pass
+
+
 def websocket_transport(
     url: str, options: TransportOptions, listener: TransportListener
 ) -> Transport:
-    """The default :class:`TransportFactory`: a :class:`TransportActor` on websocket-client."""
-    return _ActorTransport(TransportActor.start(url, options, listener))
+    """The default :class:`TransportFactory`: a :class:`TransportActor` on websocket-client.
+
+    Called in the socket actor's thread before every attempt: it calls the credential
+    callables of ``options`` and loads its TLS files there. When that fails, the
+    listener is told ``ConnectFailed("config", why)`` (before this returns) and no
+    connection is attempted.
+    """
+    try:
+        plan = resolve_options(options, url)
+    except ConfigError as exc:
+        logger.warning("cannot connect to %s: %s", redact_url(url), exc)
+        return _FailedTransport(listener, ConnectFailed("config", str(exc)))
+    return _ActorTransport(TransportActor.start(url, options, listener, plan))

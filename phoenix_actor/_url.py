@@ -1,4 +1,8 @@
-"""Socket URL validation and query building."""
+"""Socket URL validation, query building and redaction.
+
+Query values and URL user info may carry credentials: every message built here names
+keys and types, never values, and :func:`redact_url` is what logs show.
+"""
 
 from __future__ import annotations
 
@@ -24,22 +28,22 @@ def check_url(url: object) -> str:
         parts = urlsplit(url)
         parts.port  # noqa: B018 -- raises ValueError on a bad port
     except ValueError as exc:
-        raise InvalidURLError(f"invalid socket URL {url!r}: {exc}") from exc
+        raise InvalidURLError(f"invalid socket URL {redact_url(url)!r}: {exc}") from exc
     if parts.scheme not in ("ws", "wss"):
         raise InvalidURLError(
-            f"the socket URL must start with ws:// or wss://, got {url!r} "
+            f"the socket URL must start with ws:// or wss://, got {redact_url(url)!r} "
             "(Phoenix serves websockets at <socket path>/websocket, e.g. "
             "ws://localhost:4000/socket/websocket)"
         )
     if not parts.hostname:
-        raise InvalidURLError(f"the socket URL has no host: {url!r}")
+        raise InvalidURLError(f"the socket URL has no host: {redact_url(url)!r}")
     if parts.query or url.endswith("?"):
         raise InvalidURLError(
-            f"the socket URL must not have a query string ({url!r}); pass query "
+            f"the socket URL must not have a query string ({redact_url(url)!r}); pass query "
             "parameters as params so they are encoded and vsn is added"
         )
     if parts.fragment or "#" in url:
-        raise InvalidURLError(f"the socket URL must not have a fragment: {url!r}")
+        raise InvalidURLError(f"the socket URL must not have a fragment: {redact_url(url)!r}")
     return url
 
 
@@ -53,6 +57,15 @@ def _text(key: str, value: object) -> str:
     )
 
 
+def _shape(item: object) -> str:
+    """Describe ``item`` by its types only (it may hold a secret)."""
+    if isinstance(item, (tuple, list)):
+        inner = ", ".join(type(x).__name__ for x in item[:3])
+        more = ", ..." if len(item) > 3 else ""
+        return f"{type(item).__name__} of ({inner}{more})"
+    return type(item).__name__
+
+
 def param_pairs(params: ParamPairs | None) -> list[tuple[str, str]]:
     """Validate params and return them as a list of string pairs, in order."""
     if params is None:
@@ -60,13 +73,15 @@ def param_pairs(params: ParamPairs | None) -> list[tuple[str, str]]:
     if isinstance(params, Mapping):
         items = list(params.items())
     elif isinstance(params, (str, bytes)) or not isinstance(params, Sequence):  # type: ignore[unreachable]
-        raise ConfigError(f"params must be a mapping or a sequence of pairs, not {params!r:.80}")
+        raise ConfigError(
+            f"params must be a mapping or a sequence of pairs, not {type(params).__name__}"
+        )
     else:
         items = list(params)
     pairs: list[tuple[str, str]] = []
     for item in items:
         if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
-            raise ConfigError(f"each query param must be a (str, value) pair, not {item!r:.80}")
+            raise ConfigError(f"each query param must be a (str, value) pair, not {_shape(item)}")
         pairs.append((item[0], _text(item[0], item[1])))
     return pairs
 
@@ -90,12 +105,28 @@ def build_url(url: str, pairs: list[tuple[str, str]], vsn: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """The URL with every query value except ``vsn`` replaced by ``***`` (for logs)."""
+    """The URL for logs: user info, every query value but ``vsn`` and any fragment
+    become ``***``.
+
+    >>> redact_url("wss://bob:pw@h/socket/websocket?token=t&vsn=2.0.0")
+    'wss://***@h/socket/websocket?token=***&vsn=2.0.0'
+    """
+    url, hash_sign, _fragment = url.partition("#")
+    fragment = "#***" if hash_sign else ""
     base, _, query = url.partition("?")
+    base = _redact_userinfo(base)
     if not query:
-        return base
+        return base + fragment
     shown = []
     for part in query.split("&"):
         key, _, _value = part.partition("=")
         shown.append(part if key == VSN_PARAM else f"{key}=***")
-    return f"{base}?{'&'.join(shown)}"
+    return f"{base}?{'&'.join(shown)}{fragment}"
+
+
+def _redact_userinfo(base: str) -> str:
+    scheme, sep, rest = base.partition("://")
+    authority, slash, path = rest.partition("/")
+    if not sep or "@" not in authority:
+        return base
+    return f"{scheme}://***@{authority.rpartition('@')[2]}{slash}{path}"

@@ -3,7 +3,8 @@
 A serializer is any object with a ``vsn`` attribute (the protocol version sent as the
 ``vsn`` query parameter) and ``encode`` / ``decode`` methods, see :class:`Serializer`.
 :class:`JSONSerializer` speaks protocol 2.0.0: JSON arrays in text frames, and the
-Phoenix binary frame kinds for ``bytes`` payloads.
+Phoenix binary frame kinds for ``bytes`` payloads. :class:`V1JSONSerializer` speaks
+protocol 1.0.0, for servers that only know it: JSON objects, no binary frames.
 """
 
 from __future__ import annotations
@@ -12,17 +13,27 @@ import json
 import struct
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from phoenix_actor._constants import EVENT_REPLY, KEY_RESPONSE, KEY_STATUS, PROTOCOL_V2
+from phoenix_actor._constants import (
+    EVENT_CLOSE,
+    EVENT_ERROR,
+    EVENT_REPLY,
+    KEY_RESPONSE,
+    KEY_STATUS,
+    PROTOCOL_V1,
+    PROTOCOL_V2,
+)
 from phoenix_actor._message import Frame, Message, Opcode, WireRef
 from phoenix_actor.exceptions import DecodeError, EncodeError
 
-__all__ = ["JSONSerializer", "Serializer", "normalize_ref"]
+__all__ = ["JSONSerializer", "Serializer", "V1JSONSerializer", "normalize_ref"]
 
 # Binary frame kinds (Phoenix >= 1.5.7).
 _KIND_PUSH = 0
 _KIND_REPLY = 1
 _KIND_BROADCAST = 2
 _MAX_FIELD = 255
+# The keys of a protocol 1.0.0 frame that Phoenix requires; "join_ref" is optional.
+_V1_KEYS = ("topic", "event", "payload", "ref")
 # Longer digit strings stay strings: no ref of ours gets there, and int() refuses
 # more than 4300 digits.
 _MAX_REF_DIGITS = 40
@@ -126,6 +137,97 @@ class JSONSerializer:
         if type(topic) is not str or type(event) is not str:
             raise DecodeError(f"topic and event must be strings, got {topic!r} and {event!r}")
         return Message(normalize_ref(join_ref), normalize_ref(ref), topic, event, payload)
+
+
+class V1JSONSerializer:
+    """Protocol 1.0.0: each message is a JSON object in a text frame.
+
+    Outbound frames are ``{"topic", "event", "payload", "ref", "join_ref"}`` in that
+    key order; ``join_ref`` is left out when it is null (heartbeats). Phoenix reads
+    ``join_ref`` when present, and Phoenix 1.8.3 to 1.8.11 drop pushes that lack it,
+    so it is always sent when there is one. Server frames carry exactly ``topic``,
+    ``event``, ``payload`` and ``ref`` (all required; ``join_ref`` is read when a
+    server sends it): a reply is event ``phx_reply`` with payload
+    ``{"status", "response"}``, pushes and broadcasts have ``ref: null``.
+
+    Protocol 1.0.0 has no ``join_ref`` on server frames, so the socket cannot tell an
+    earlier channel session's pushes and replies from the current one's. The one
+    exception is ``phx_close`` and ``phx_error``, whose ``ref`` Phoenix sets to the
+    channel's join ref: for those two events the decoded message's ``join_ref`` is
+    that ref, so that a close of an earlier session is told apart from the current
+    one exactly as with protocol 2.0.0.
+
+    There are no binary frames in protocol 1.0.0: a ``bytes`` payload is an
+    :class:`EncodeError` and an inbound binary frame a :class:`DecodeError`.
+    ``ref_format`` is as for :class:`JSONSerializer`.
+    """
+
+    vsn = PROTOCOL_V1
+
+    __slots__ = ("_dumps", "_string_refs")
+
+    def __init__(self, ref_format: Literal["string", "integer"] = "string") -> None:
+        if ref_format not in ("string", "integer"):
+            raise ValueError(f"ref_format must be 'string' or 'integer', not {ref_format!r}")
+        self._string_refs = ref_format == "string"
+        self._dumps = json.JSONEncoder(
+            ensure_ascii=False, allow_nan=False, separators=(",", ":")
+        ).encode
+
+    def __repr__(self) -> str:
+        return f"V1JSONSerializer(ref_format={'string' if self._string_refs else 'integer'!r})"
+
+    def _wire_ref(self, ref: WireRef) -> WireRef:
+        if ref is None or not self._string_refs:
+            return ref
+        return str(ref)
+
+    def encode(self, message: Message) -> Frame:
+        """Encode ``message`` as a JSON object; ``bytes`` payloads are refused."""
+        if isinstance(message.payload, (bytes, bytearray, memoryview)):
+            raise EncodeError(
+                f"protocol {PROTOCOL_V1} has no binary frames, so a bytes payload cannot be "
+                f"sent; use JSONSerializer (protocol {PROTOCOL_V2}) for binary payloads"
+            )
+        frame: dict[str, Any] = {
+            "topic": message.topic,
+            "event": message.event,
+            "payload": message.payload,
+            "ref": self._wire_ref(message.ref),
+        }
+        if message.join_ref is not None:
+            frame["join_ref"] = self._wire_ref(message.join_ref)
+        try:
+            return Frame(Opcode.TEXT, self._dumps(frame).encode("utf-8"))
+        except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+            raise EncodeError(f"cannot encode message as JSON: {exc}") from exc
+
+    def decode(self, frame: Frame) -> Message:
+        """Decode a text frame holding a JSON object; binary frames are refused."""
+        if frame.opcode is Opcode.BINARY:
+            raise DecodeError(
+                f"protocol {PROTOCOL_V1} has no binary frames, got {len(frame.data)} bytes"
+            )
+        try:
+            decoded = json.loads(frame.data.decode("utf-8"))
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            raise DecodeError(f"text frame is not valid JSON: {exc}") from exc
+        if type(decoded) is not dict:
+            raise DecodeError(
+                f"expected a JSON object {{topic, event, payload, ref}}, got {decoded!r:.200}"
+            )
+        missing = [key for key in _V1_KEYS if key not in decoded]
+        if missing:
+            raise DecodeError(f"message lacks {', '.join(missing)}: {decoded!r:.200}")
+        topic = decoded["topic"]
+        event = decoded["event"]
+        if type(topic) is not str or type(event) is not str:
+            raise DecodeError(f"topic and event must be strings, got {topic!r} and {event!r}")
+        ref = normalize_ref(decoded["ref"])
+        join_ref = normalize_ref(decoded.get("join_ref"))
+        if join_ref is None and event in (EVENT_CLOSE, EVENT_ERROR):
+            join_ref = ref  # Phoenix sends these with ref = the channel's join ref
+        return Message(join_ref, ref, topic, event, decoded["payload"])
 
 
 def _field(value: WireRef, name: str) -> bytes:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import websocket
 
 import phoenix_actor as pa
 from phoenix_actor.testing import PhoenixServer, TestSocket
@@ -190,3 +191,43 @@ def test_transport_options_repr_hides_header_values() -> None:
     options = pa.TransportOptions(headers={"Authorization": "Bearer secret-token"})
     assert "secret-token" not in repr(options)
     assert "Authorization" in repr(options)
+
+
+def test_a_redirect_is_not_followed() -> None:
+    # Following it would send the credentials wherever it points (browsers do not either).
+    redirecting = SilentServer(
+        b"HTTP/1.1 301 Moved Permanently\r\nLocation: ws://elsewhere.invalid/socket\r\n"
+        b"Content-Length: 0\r\n\r\n"
+    )
+    try:
+        with TestSocket(redirecting.url, timeout=TIMEOUT) as sock:
+            reason = sock.wait_connect_status()
+    finally:
+        redirecting.close()
+    assert reason == pa.HandshakeRejected(301)
+    assert isinstance(reason, pa.HandshakeRejected)
+    assert reason.headers["location"] == "ws://elsewhere.invalid/socket"
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_KEEPIDLE"), reason="TCP_KEEPIDLE is Linux-only")
+def test_sockopt_in_extra_reaches_the_socket(
+    server: PhoenixServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created: list[websocket.WebSocket] = []
+
+    class Recording(websocket.WebSocket):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            created.append(self)
+
+    monkeypatch.setattr(websocket, "WebSocket", Recording)
+    keepidle = (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE)
+    options = pa.TransportOptions(extra={"sockopt": [(*keepidle, 77)]})
+    with TestSocket(server.url, timeout=TIMEOUT, transport_options=options) as sock:
+        assert sock.wait_connect_status() == "connected"
+        assert created[0].sock.getsockopt(*keepidle) == 77
+
+
+def test_extra_must_not_override_what_the_transport_sets() -> None:
+    with pytest.raises(pa.ConfigError, match="extra must not set sslopt, timeout"):
+        pa.TransportOptions(extra={"timeout": 1, "sslopt": {}})

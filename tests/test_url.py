@@ -64,7 +64,7 @@ def test_check_url_accepts(url: str) -> None:
 def test_check_url_rejects(url: str, match: str) -> None:
     with pytest.raises(InvalidURLError, match=match) as info:
         check_url(url)
-    assert repr(url) in str(info.value)
+    assert repr(redact_url(url)) in str(info.value)  # query values never shown
     assert isinstance(info.value, ConfigError)
     assert isinstance(info.value, ValueError)
     assert isinstance(info.value, PhoenixActorError)
@@ -293,6 +293,13 @@ def test_build_url_end_to_end() -> None:
         (f"{URL}?flag&vsn=2.0.0", f"{URL}?flag=***&vsn=2.0.0"),
         (f"{URL}?empty=", f"{URL}?empty=***"),
         (f"{URL}?VSN=x", f"{URL}?VSN=***"),
+        ("ws://bob:pw@h:4000/x?token=t", "ws://***@h:4000/x?token=***"),
+        ("wss://key@h/x", "wss://***@h/x"),
+        ("ws://a:b@c@h", "ws://***@h"),
+        ("http://u:p@proxy:3128", "http://***@proxy:3128"),
+        ("ws://h/x@y?z=1", "ws://h/x@y?z=***"),  # an @ in the path is not user info
+        ("ws://h/x#frag", "ws://h/x#***"),
+        ("ws://h/x?a=1#f", "ws://h/x?a=***#***"),
     ],
 )
 def test_redact_url(url: str, expected: str) -> None:
@@ -305,3 +312,18 @@ def test_redact_url_hides_every_value() -> None:
     assert "TOPSECRET" not in redacted
     assert "ALICE" not in redacted
     assert redacted.endswith("&vsn=2.0.0")
+
+
+def test_messages_about_bad_params_show_types_not_values() -> None:
+    with pytest.raises(ConfigError) as info:
+        param_pairs("token=SECRET")  # type: ignore[arg-type]
+    assert str(info.value) == "params must be a mapping or a sequence of pairs, not str"
+    with pytest.raises(ConfigError) as info:
+        param_pairs([("token", "SECRET", "x")])  # type: ignore[list-item]
+    assert (
+        str(info.value)
+        == "each query param must be a (str, value) pair, not tuple of (str, str, str)"
+    )
+    with pytest.raises(ConfigError) as info:
+        check_url("ws://h/socket/websocket?token=SECRET")
+    assert "SECRET" not in str(info.value)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from phoenix_actor.testing._fake import FakeConnection, FakeConnector, decode_client_frame
 from phoenix_actor.testing._inbox import Inbox
 from phoenix_actor.testing._server import ConnectCallback, PhoenixServer
+from phoenix_actor.testing._server_auth import ConnectInfo
 from phoenix_actor.testing._server_channel import (
     Channel,
     ChannelSocket,
@@ -18,6 +19,7 @@ from phoenix_actor.testing._server_channel import (
     StopChannel,
 )
 from phoenix_actor.testing._server_echo import EchoChannel
+from phoenix_actor.testing._server_presence import PresenceChannel, PresenceTracker
 from phoenix_actor.testing._server_protocol import InboundMessage
 from phoenix_actor.testing._server_recorder import Received, Recorder, ServerEvent
 from phoenix_actor.testing._test_socket import TestSocket
@@ -26,6 +28,7 @@ __all__ = [
     "Channel",
     "ChannelSocket",
     "ConnectCallback",
+    "ConnectInfo",
     "EchoChannel",
     "FakeConnection",
     "FakeConnector",
@@ -35,6 +38,8 @@ __all__ = [
     "JoinOk",
     "NoReply",
     "PhoenixServer",
+    "PresenceChannel",
+    "PresenceTracker",
     "Received",
     "Recorder",
     "Reply",

@@ -2,9 +2,10 @@
 
 It speaks the wire protocol as the Phoenix 1.7.24 transcript in ``shared/spec`` shows
 it, routes topics to :class:`Channel` handlers, records every frame it receives and
-offers fault knobs (close codes, dropped TCP, unanswered heartbeats). It runs on the
-threaded server of the ``websockets`` package (``pip install phoenix_actor[server]``),
-which is imported only when the server starts.
+offers fault knobs (close codes, dropped TCP, unanswered heartbeats). It takes Phoenix
+1.8's auth token and serves ``wss://`` given an ``ssl_context`` (see ``_server_auth``).
+It runs on the threaded server of the ``websockets`` package
+(``pip install phoenix_actor[server]``), which is imported only when the server starts.
 
 Threads: one listener thread; per connection the library's handler thread (reading,
 heartbeats), a worker thread (channel callbacks) and its library's own reading thread.
@@ -21,9 +22,18 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
+from phoenix_actor.testing._server_auth import (
+    ConnectCallback,
+    ConnectInfo,
+    Handshake,
+    call_connect,
+    subprotocol_refusal,
+    take_auth_token,
+)
 from phoenix_actor.testing._server_channel import Channel, ChannelSocket
 from phoenix_actor.testing._server_connection import Admission, Connection, Transport
 from phoenix_actor.testing._server_echo import EchoChannel, demo_connect
+from phoenix_actor.testing._server_presence import PresenceChannel, PresenceTracker
 from phoenix_actor.testing._server_protocol import (
     Serializer,
     UnsupportedPayload,
@@ -34,16 +44,13 @@ from phoenix_actor.testing._server_protocol import (
 from phoenix_actor.testing._server_recorder import Received, Recorder, ServerEvent
 
 if TYPE_CHECKING:
+    import ssl
+
     from websockets.sync.server import Server
 
-__all__ = ["ConnectCallback", "PhoenixServer"]
+__all__ = ["ConnectCallback", "ConnectInfo", "PhoenixServer"]
 
 logger = logging.getLogger("phoenix_actor.testing.server")
-
-#: ``connect(params, headers)``: ``False`` refuses with HTTP 403; a ``str`` accepts with
-#: that socket id; ``True`` or ``None`` accepts an anonymous socket. Header names are
-#: lower case.
-ConnectCallback = Callable[[dict[str, str], dict[str, str]], "bool | str | None"]
 
 _S = TypeVar("_S", bound="PhoenixServer")
 _State = Literal["new", "running", "stopping", "stopped"]
@@ -52,14 +59,22 @@ _State = Literal["new", "running", "stopping", "stopped"]
 class PhoenixServer:
     """A Phoenix endpoint with one socket at ``path``.
 
-    ``connect`` decides connections (see :data:`ConnectCallback`); ``check_origin`` is
+    ``connect`` decides connections (see :data:`ConnectCallback`: a third parameter
+    gets the :class:`ConnectInfo` with the auth token and TLS peer); ``check_origin`` is
     a host name that an ``Origin`` header, when present, must match (else 403);
     ``max_channels`` caps joins per connection; ``idle_timeout`` (seconds, off by
     default) closes with 1000 a connection whose client sent no frame for that long;
     ``close_timeout`` bounds each closing handshake; ``disconnect_code`` is the close
     code of :meth:`disconnect`. ``demo=True`` (or :meth:`with_defaults`) mounts the
-    transcript's app: ``echo:*`` and ``room:*`` on :class:`EchoChannel`, ``token=bad``
-    refused, ``user=<u>`` giving socket id ``user_socket:<u>``.
+    transcript's app: ``echo:*`` on :class:`EchoChannel`, ``room:*`` on
+    :class:`PresenceChannel`, ``token=bad`` refused, ``user=<u>`` giving socket id
+    ``user_socket:<u>``. Channels track presence through :attr:`presence`.
+
+    ``auth_token`` (on by default here; Phoenix's socket option ``auth_token: true``)
+    takes the Phoenix 1.8 auth token out of ``Sec-WebSocket-Protocol`` and selects the
+    ``phoenix`` subprotocol; off, the subprotocols are ignored. ``ssl_context`` (a
+    server-side :class:`ssl.SSLContext`) serves ``wss://``; give it
+    ``verify_mode = CERT_REQUIRED`` and a CA to require client certificates.
     """
 
     def __init__(
@@ -75,6 +90,8 @@ class PhoenixServer:
         close_timeout: float = 1.0,
         disconnect_code: int = 1000,
         demo: bool = False,
+        auth_token: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.host = host
         self.path = path
@@ -84,6 +101,8 @@ class PhoenixServer:
         self.idle_timeout = idle_timeout
         self.close_timeout = close_timeout
         self.disconnect_code = disconnect_code
+        self.auth_token = auth_token
+        self.ssl_context = ssl_context
         #: Fault knob: when true, heartbeats get no reply.
         self.ignore_heartbeats = False
         #: Payload of ``phx_error``: ``{}`` as Phoenix <= 1.8.9, or
@@ -93,6 +112,8 @@ class PhoenixServer:
         self.received: Recorder[Received] = Recorder("frame")
         #: Server-side happenings, see :data:`ServerEvent`.
         self.events: Recorder[ServerEvent] = Recorder("event")
+        #: Phoenix.Presence: ``presence.track(socket, key, meta)`` and friends.
+        self.presence = PresenceTracker(self)
         self._port = port
         self._lock = threading.Lock()
         self._routes: list[tuple[str, Callable[[], Channel]]] = []
@@ -104,7 +125,7 @@ class PhoenixServer:
         self._listener_thread: threading.Thread | None = None
         if demo:
             self.channel("echo:*", EchoChannel)
-            self.channel("room:*", EchoChannel)
+            self.channel("room:*", PresenceChannel)
 
     @classmethod
     def with_defaults(cls: type[_S], **kwargs: Any) -> _S:
@@ -144,6 +165,8 @@ class PhoenixServer:
                 handle=self._serve,
                 close_timeout=self.close_timeout,
                 logger=logging.getLogger("phoenix_actor.testing.server.websockets"),
+                auth_token=self.auth_token,
+                ssl_context=self.ssl_context,
             )
         except BaseException:
             with self._lock:
@@ -195,9 +218,10 @@ class PhoenixServer:
 
     @property
     def url(self) -> str:
-        """``ws://host:port/path``, without a query string."""
+        """``ws://host:port/path`` (``wss://`` with TLS), without a query string."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self._port}{self.path}"
+        scheme = "wss" if self.ssl_context is not None else "ws"
+        return f"{scheme}://{host}:{self._port}{self.path}"
 
     @property
     def connections(self) -> list[int]:
@@ -281,9 +305,12 @@ class PhoenixServer:
 
     # -- internals used by the connections --------------------------------------------
 
-    def _admit(self, target: str, headers: dict[str, str]) -> Admission | tuple[int, str]:
+    def _admit(
+        self, target: str, headers: dict[str, str], handshake: Handshake
+    ) -> Admission | tuple[int, str]:
         """Decide a handshake for ``target`` (path and query): Phoenix's order is the
-        origin check, then the ``vsn`` serializer, then ``connect``."""
+        origin check, the auth token and subprotocols, the ``vsn`` serializer, then
+        ``connect``."""
         split = urlsplit(target)
         if split.path != self.path:
             return 404, "not found"
@@ -294,6 +321,21 @@ class PhoenixServer:
             if origin_host is None or origin_host.lower() != self.check_origin.lower():
                 logger.warning("refused connection from origin %r", origin)
                 return self._refuse(params)
+        info = ConnectInfo(None, handshake.subprotocols, handshake.tls, handshake.peer_cert)
+        if self.auth_token:
+            try:
+                token, rest = take_auth_token(handshake.subprotocols)
+            except ValueError as exc:
+                logger.warning("refused a malformed auth token: %s", exc)
+                return 500, ""  # Phoenix's Base.decode64! raises
+            if subprotocol_refusal(rest):
+                logger.warning("refused subprotocols %r: 'phoenix' was not offered", rest)
+                return self._refuse(params)
+            info = ConnectInfo(token, rest, handshake.tls, handshake.peer_cert)
+            headers = dict(headers)
+            headers.pop("sec-websocket-protocol", None)
+            if rest:
+                headers["sec-websocket-protocol"] = ", ".join(rest)
         serializer = select_serializer(params.get("vsn"))
         if serializer is None:
             logger.warning("refused connection with unsupported vsn %r", params.get("vsn"))
@@ -301,7 +343,7 @@ class PhoenixServer:
         socket_id: str | None = None
         if self.connect is not None:
             try:
-                verdict = self.connect(params, headers)
+                verdict = call_connect(self.connect, params, headers, info)
             except Exception:
                 logger.exception("connect callback failed")
                 return 500, ""
@@ -355,3 +397,4 @@ class PhoenixServer:
                 socks.remove(sock)
             if not socks:
                 self._subscriptions.pop(sock.topic, None)
+        self.presence._channel_gone(sock)  # a stopped channel's presences leave
