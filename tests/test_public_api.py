@@ -50,7 +50,7 @@ def test_py_typed_is_shipped() -> None:
 
 
 def test_every_exception_is_exported() -> None:
-    import phoenix_actor.exceptions as exceptions
+    from phoenix_actor import exceptions
 
     classes = {
         name
