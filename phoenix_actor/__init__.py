@@ -40,6 +40,7 @@ from phoenix_actor._reasons import (
     HandshakeFailed,
     HandshakeRejected,
     HeartbeatTimeout,
+    PingTimeout,
     RemoteClosed,
     TransportDown,
 )
@@ -126,6 +127,7 @@ __all__ = [
     "Observer",
     "Opcode",
     "PhoenixActorError",
+    "PingTimeout",
     "Presence",
     "ProtocolError",
     "PushError",

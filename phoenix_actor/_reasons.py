@@ -132,6 +132,17 @@ class HeartbeatTimeout(DisconnectReason):
 
 
 @dataclass(frozen=True, slots=True)
+class PingTimeout(DisconnectReason):
+    """No pong to a websocket ping within ``timeout`` seconds
+    (``TransportOptions.ping_interval``); the client closed the connection."""
+
+    timeout: float
+
+    def describe(self) -> str:
+        return f"no pong to a websocket ping within {self.timeout} s"
+
+
+@dataclass(frozen=True, slots=True)
 class ClosedByClient(DisconnectReason):
     """This client closed the connection (``Disconnect`` or the socket stopping)."""
 

@@ -36,9 +36,11 @@ from phoenix_actor._reasons import (
     DisconnectReason,
     HandshakeFailed,
     HandshakeRejected,
+    PingTimeout,
     RemoteClosed,
     TransportDown,
 )
+from phoenix_actor._timers import SCHEDULER, Timer
 from phoenix_actor._transport_options import ConnectPlan, TransportOptions, resolve_options
 from phoenix_actor._url import redact_url
 from phoenix_actor.exceptions import ConfigError
@@ -87,6 +89,23 @@ TransportFactory = Callable[[str, TransportOptions, TransportListener], Transpor
 @dataclass(frozen=True, slots=True)
 class _Send:
     frame: Frame
+
+
+@dataclass(frozen=True, slots=True)
+class _Opened:
+    """The reader connected: start the keepalive pings."""
+
+
+@dataclass(frozen=True, slots=True)
+class _PingDue:
+    """Time to send a websocket ping."""
+
+
+@dataclass(frozen=True, slots=True)
+class _PongDue:
+    """The pong of ping number ``sequence`` should have come by now."""
+
+    sequence: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +195,9 @@ class TransportActor(pykka.ThreadingActor):
             sslopt=self._plan.sslopt,  # connect() would ignore these two
             sockopt=list(self._plan.sockopt),
         )
+        self._pings = 0  # pings sent
+        self._pongs = 0  # pongs received (written by the reader thread)
+        self._ping_timer: Timer | None = None
         self._reader = threading.Thread(
             target=self._read_loop, name=f"phoenix_actor-reader-{id(self):x}", daemon=True
         )
@@ -191,6 +213,13 @@ class TransportActor(pykka.ThreadingActor):
         elif isinstance(message, _OwnerClosing):
             with self._report_lock:
                 self._reported = True
+        elif isinstance(message, _Opened):
+            if self._options.ping_interval is not None:
+                self._after(self._options.ping_interval, _PingDue())
+        elif isinstance(message, _PingDue):
+            self._ping_due()
+        elif isinstance(message, _PongDue):
+            self._pong_due(message.sequence)
         else:
             logger.warning("transport ignored an unexpected message: %r", message)
 
@@ -223,6 +252,41 @@ class TransportActor(pykka.ThreadingActor):
             logger.debug("send failed (%s); aborting the connection", exc)
             self._abort()
 
+    def _after(self, delay: float, message: object) -> None:
+        tell = self.actor_ref.tell
+
+        def fire() -> None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                tell(message)
+
+        self._ping_timer = SCHEDULER.call_later(delay, fire)
+
+    def _ping_due(self) -> None:
+        """Send a websocket ping; its pong is checked ``ping_timeout`` later."""
+        timeout = self._options.ping_timeout or self._options.ping_interval
+        if timeout is None or self._closing.is_set():
+            return
+        try:
+            self._ws.ping()
+        except (OSError, websocket.WebSocketException) as exc:
+            logger.debug("ping failed (%s); aborting the connection", exc)
+            self._abort()
+            return
+        self._pings += 1
+        self._after(timeout, _PongDue(self._pings))
+
+    def _pong_due(self, sequence: int) -> None:
+        interval = self._options.ping_interval
+        timeout = self._options.ping_timeout or interval
+        if interval is None or timeout is None or self._closing.is_set():
+            return
+        if self._pongs < sequence:
+            logger.warning("no pong within %s s: closing", timeout)
+            self._report(PingTimeout(timeout))
+            self._abort()
+            return
+        self._after(interval - timeout, _PingDue())
+
     def _abort(self) -> None:
         sock = self._ws.sock
         if sock is not None:
@@ -231,6 +295,8 @@ class TransportActor(pykka.ThreadingActor):
 
     def _shutdown(self) -> None:
         self._closing.set()
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
         if self._ws.connected:
             with contextlib.suppress(OSError, websocket.WebSocketException):
                 self._ws.send_close(_CLOSE_NORMAL)
@@ -282,6 +348,10 @@ class TransportActor(pykka.ThreadingActor):
         if self._closing.is_set():
             return ClosedByClient()
         self._ws.settimeout(None)
+        keepalive = self._options.ping_interval is not None
+        if keepalive:
+            with contextlib.suppress(pykka.ActorDeadError):
+                self.actor_ref.tell(_Opened())
         self._listener.connected()
         recv = self._ws.recv_data_frame
         frame_to = self._listener.frame
@@ -292,7 +362,7 @@ class TransportActor(pykka.ThreadingActor):
         )
         while True:
             try:
-                opcode, frame = recv()
+                opcode, frame = recv(keepalive)
             except (OSError, websocket.WebSocketException) as exc:
                 return ConnectionLost(str(exc) or type(exc).__name__)
             except Exception as exc:
@@ -304,6 +374,8 @@ class TransportActor(pykka.ThreadingActor):
                 frame_to(Frame(Opcode.BINARY, frame.data))
             elif opcode == close:
                 return _close_reason(frame.data)
+            elif opcode == websocket.ABNF.OPCODE_PONG:
+                self._pongs += 1
 
 
 class _ActorTransport:

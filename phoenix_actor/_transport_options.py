@@ -172,6 +172,15 @@ class TransportOptions:
     * ``no_proxy``: host names, domains (``.example.com``) or networks to reach directly
       (when empty, the ``no_proxy`` environment variable applies, even to ``proxy``).
 
+    Keepalive:
+
+    * ``ping_interval``: send a websocket ping every that many seconds (off by default:
+      Phoenix heartbeats already detect dead connections; pings help when a proxy drops
+      connections idle at the websocket level, or with ``heartbeat_interval=None``).
+    * ``ping_timeout``: seconds to wait for the pong (default and most:
+      ``ping_interval``); a
+      missing pong closes the connection with :class:`~phoenix_actor.PingTimeout`.
+
     Other:
 
     * ``extra``: further keyword arguments for ``websocket.WebSocket.connect``
@@ -195,11 +204,23 @@ class TransportOptions:
     ssl_context: ssl.SSLContext | None = None
     proxy: str | None = None
     no_proxy: Sequence[str] = ()
+    ping_interval: float | None = None
+    ping_timeout: float | None = None
 
     def __post_init__(self) -> None:
         timeout = self.connect_timeout
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
             raise ConfigError(f"connect_timeout must be > 0, not {timeout!r}")
+        for name in ("ping_interval", "ping_timeout"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0
+            ):
+                raise ConfigError(f"{name} must be a number of seconds > 0 or None, not {value!r}")
+        if self.ping_timeout is not None and (
+            self.ping_interval is None or self.ping_timeout > self.ping_interval
+        ):
+            raise ConfigError("ping_timeout needs a ping_interval at least as long")
         if not callable(self.headers):
             check_headers(self.headers)
         if not callable(self.auth_token):
