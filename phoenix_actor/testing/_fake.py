@@ -15,10 +15,13 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from phoenix_actor._auth_token import AUTH_TOKEN_PREFIX, decode_auth_token
 from phoenix_actor._constants import EVENT_CLOSE, EVENT_ERROR, EVENT_REPLY
 from phoenix_actor._message import Frame, Message, Opcode
-from phoenix_actor._reasons import DisconnectReason, HandshakeRejected, RemoteClosed
+from phoenix_actor._reasons import ConnectFailed, DisconnectReason, HandshakeRejected, RemoteClosed
 from phoenix_actor._transport import Transport, TransportListener, TransportOptions
+from phoenix_actor._transport_options import resolve_options
+from phoenix_actor.exceptions import ConfigError
 from phoenix_actor.serializer import normalize_ref
 from phoenix_actor.testing._inbox import Inbox
 from phoenix_actor.testing._server_protocol import V2
@@ -41,12 +44,21 @@ def decode_client_frame(frame: Frame) -> Message:
 
 
 class FakeConnection:
-    """One connection attempt of the socket under test, seen from the server side."""
+    """One connection attempt of the socket under test, seen from the server side.
+
+    ``headers`` are the request headers the attempt sends (callables resolved, as the
+    real transport resolves them before every attempt) and ``auth_token`` the Phoenix
+    1.8 auth token, if any. When resolving them fails, the attempt fails at once with
+    ``ConnectFailed("config", ...)``, as with the real transport, and ``failed`` is set.
+    """
 
     def __init__(self, url: str, options: TransportOptions, listener: TransportListener) -> None:
         self.url = url
         self.options = options
         self._listener = listener
+        self.headers: dict[str, str] = {}
+        self.auth_token: str | None = None
+        self.failed: ConnectFailed | None = None
         self.sent: Inbox[Message] = Inbox()
         self.frames: list[Frame] = []
         self._closed = threading.Event()
@@ -160,8 +172,20 @@ class FakeConnector:
         self, url: str, options: TransportOptions, listener: TransportListener
     ) -> Transport:
         connection = FakeConnection(url, options, listener)
+        try:
+            plan = resolve_options(options, url)
+        except ConfigError as exc:
+            connection.failed = ConnectFailed("config", str(exc))
+        else:
+            connection.headers = dict(plan.header)
+            offered = plan.header.get("Sec-WebSocket-Protocol", "")
+            for entry in offered.split(","):
+                if entry.strip().startswith(AUTH_TOKEN_PREFIX):
+                    connection.auth_token = decode_auth_token(entry.strip())
         self.all.append(connection)
         self.connections.put(connection)
+        if connection.failed is not None:
+            connection.disconnect(connection.failed)
         return connection
 
     def next_connection(self, timeout: float = DEFAULT_TIMEOUT) -> FakeConnection:
