@@ -78,6 +78,15 @@ from phoenix_actor.exceptions import (
 )
 from phoenix_actor.presence import Presence
 from phoenix_actor.serializer import JSONSerializer, Serializer, V1JSONSerializer
+from phoenix_actor.supervision import (
+    ChildSpec,
+    ChildStopped,
+    RestartLimitExceeded,
+    Supervisor,
+    SupervisorMixin,
+    is_crash,
+    start_child,
+)
 
 __version__ = "0.1.0.dev0"
 
@@ -96,6 +105,8 @@ __all__ = [
     "ChannelReply",
     "ChannelState",
     "ChannelStateChanged",
+    "ChildSpec",
+    "ChildStopped",
     "ClosedByClient",
     "Config",
     "ConfigError",
@@ -135,6 +146,7 @@ __all__ = [
     "Reconnect",
     "RemoteClosed",
     "Reply",
+    "RestartLimitExceeded",
     "Serializer",
     "Socket",
     "SocketActor",
@@ -144,6 +156,8 @@ __all__ = [
     "SocketStoppedError",
     "Stop",
     "Subscription",
+    "Supervisor",
+    "SupervisorMixin",
     "TellObserver",
     "TopicState",
     "Transport",
@@ -158,7 +172,9 @@ __all__ = [
     "__version__",
     "call",
     "execute",
+    "is_crash",
     "mailbox_depth",
+    "start_child",
     "websocket_transport",
 ]
 

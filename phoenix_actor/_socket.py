@@ -437,6 +437,12 @@ class SocketActor(pykka.ThreadingActor):
         """The connection's state (read it in the actor thread, or through ``execute``)."""
         return self._state
 
+    @property
+    def stop_reason(self) -> Any:
+        """Why the socket stops: ``"shutdown"`` (``ref.stop()``) unless ``Stop(reason)`` or
+        a callback error under ``callback_errors="stop"`` set it. Actor thread only."""
+        return self._stop_reason
+
     def channel_states(self) -> dict[str, ChannelState]:
         """Each topic that is not closed, with its state (actor thread only)."""
         return dict(self._channels)
@@ -493,8 +499,12 @@ class SocketActor(pykka.ThreadingActor):
         except Exception:
             logger.exception("%s.terminate raised", type(self._client).__name__)
 
-    def on_failure(self, *_exc_info: object) -> None:
+    def on_failure(self, *exc_info: object) -> None:
         self._shutdown()
+        try:
+            self._client.terminate(exc_info[1])
+        except Exception:
+            logger.exception("%s.terminate raised", type(self._client).__name__)
 
     def _shutdown(self) -> None:
         self._set_state(SocketState.STOPPED)
