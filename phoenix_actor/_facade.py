@@ -282,21 +282,30 @@ class Socket:
         return execute(self._ref, function, self.timeout if timeout is None else timeout)
 
     def _request(
-        self, kind: Any, topic: str, event: str, payload: Any, timeout: float | None
+        self,
+        kind: Any,
+        topic: str,
+        event: str,
+        payload: Any,
+        timeout: float | None,
+        *,
+        future: pykka.Future[ChannelReply] | None = None,
     ) -> pykka.Future[ChannelReply]:
+        """Tell the actor a join, leave or push; ``future`` (a new ThreadingFuture by
+        default) gets the answer and is returned."""
         check_timeout(timeout)
         timeout = self.timeout if timeout is None else timeout
-        future: pykka.Future[ChannelReply] = pykka.ThreadingFuture()
+        if future is None:
+            future = pykka.ThreadingFuture()
         try:
             self._ref.tell(_Request(kind, topic, event, payload, timeout, future))
         except pykka.ActorDeadError:
             raise SocketStoppedError("the socket is closed") from None
         return future
 
-    @staticmethod
-    def _wait(future: pykka.Future[ChannelReply], timeout: float | None) -> ChannelReply:
+    def _wait(self, future: pykka.Future[ChannelReply], timeout: float | None) -> ChannelReply:
         try:
-            return future.get(timeout=(DEFAULT_TIMEOUT if timeout is None else timeout) + _GRACE)
+            return future.get(timeout=(self.timeout if timeout is None else timeout) + _GRACE)
         except pykka.Timeout:
             raise PushTimeoutError("no answer from the socket actor") from None
 
@@ -317,7 +326,8 @@ class Socket:
         return reply.response
 
     def leave(self, topic: str, payload: Any = None, timeout: float | None = None) -> ChannelReply:
-        """Leave ``topic`` (it is no longer rejoined) and return the leave reply."""
+        """Leave ``topic`` (it is no longer rejoined); return the leave reply once the
+        channel is closed."""
         return self._wait(self._request("leave", topic, "phx_leave", payload, timeout), timeout)
 
     def push(

@@ -159,6 +159,7 @@ class _Waiter:
     sent_at: float = 0.0  # time.monotonic() when sent, if observed
     timer: Timer | None = field(default=None, repr=False)
     done: bool = False
+    reply: ChannelReply | None = None  # a leave's ok reply, until its channel closes
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,7 +341,9 @@ class Connection:
     def leave_future(
         self, topic: str, payload: Any = None, timeout: float | None = None
     ) -> pykka.Future[ChannelReply]:
-        """Leave ``topic``; the future resolves to the leave reply."""
+        """Leave ``topic``; the future resolves to the leave reply once the channel is
+        closed (the server's ``phx_close`` follows its ok reply), or at once to an
+        error reply."""
         return self._future("leave", topic, "phx_leave", payload, timeout)
 
     def push_future(
@@ -971,7 +974,8 @@ class SocketActor(pykka.ThreadingActor):
         for waiter in list(self._waiting.values()):
             if waiter.topic == topic:
                 if waiter.kind == "leave" and event.event == "phx_close":
-                    self._resolve(waiter, ChannelReply(topic, waiter.ref, "ok", {}))
+                    reply = waiter.reply or ChannelReply(topic, waiter.ref, "ok", {})
+                    self._resolve(waiter, reply)
                 else:
                     self._reject(waiter, ChannelClosedError(closed))
         error = lambda: ChannelClosedError(closed)  # noqa: E731
@@ -987,9 +991,11 @@ class SocketActor(pykka.ThreadingActor):
             return
         waiter = self._waiting.get(event.ref)
         if waiter is not None and waiter.topic == event.topic:
-            self._resolve(
-                waiter, ChannelReply(event.topic, event.ref, event.status, event.response)
-            )
+            reply = ChannelReply(event.topic, event.ref, event.status, event.response)
+            if waiter.kind == "leave" and reply.ok:
+                waiter.reply = reply  # resolved once the channel is closed
+            else:
+                self._resolve(waiter, reply)
 
     # -- inbound ----------------------------------------------------------------
 

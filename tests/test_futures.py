@@ -75,8 +75,13 @@ def test_join_and_leave_futures(server, client, ref):
     client.wait("joined")
     leaving = run(ref, lambda conn: conn.leave_future(TOPIC))
     leave = server.expect("phx_leave", TOPIC)
-    server.reply(leave, "ok")
-    assert get(leaving) == pa.ChannelReply(TOPIC, 2, "ok", {})
+    server.reply(leave, "ok", {"bye": True})
+    run(ref, lambda conn: None)  # the reply has been handled
+    with pytest.raises(pykka.Timeout):
+        leaving.get(timeout=0)  # not resolved while the channel is still open
+    server.close_channel(join)  # resolved once the channel is closed
+    assert get(leaving) == pa.ChannelReply(TOPIC, 2, "ok", {"bye": True})
+    assert not run(ref, lambda conn: conn.joined(TOPIC))
     refused = run(ref, lambda conn: conn.join_future("secret:1"))
     server.reply(server.expect("phx_join", "secret:1"), "error", {"reason": "unauthorized"})
     assert get(refused).status == "error"
