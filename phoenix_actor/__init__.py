@@ -43,6 +43,7 @@ from phoenix_actor._reasons import (
     PingTimeout,
     RemoteClosed,
     TransportDown,
+    reconnect_refusal,
 )
 from phoenix_actor._session import TopicState
 from phoenix_actor._socket import Caller, Connection, SocketActor, SocketState
@@ -174,6 +175,7 @@ __all__ = [
     "execute",
     "is_crash",
     "mailbox_depth",
+    "reconnect_refusal",
     "start_child",
     "websocket_transport",
 ]

@@ -148,3 +148,19 @@ class ClosedByClient(DisconnectReason):
 
     def describe(self) -> str:
         return "closed by this client"
+
+
+#: Close codes after which ``Reconnect()`` gives up: policy violation.
+FINAL_CLOSE_CODES = frozenset({1008})
+#: HTTP statuses of a refused handshake after which ``Reconnect()`` gives up.
+FINAL_HTTP_STATUSES = frozenset({401, 403})
+
+
+def reconnect_refusal(reason: DisconnectReason | None) -> str | None:
+    """Why ``Reconnect()`` will not retry after ``reason`` (the server said not to come
+    back: close code 1008, or a handshake refused with HTTP 401 or 403), else None."""
+    if isinstance(reason, RemoteClosed) and reason.code in FINAL_CLOSE_CODES:
+        return f"the server closed with code {reason.code} (policy violation)"
+    if isinstance(reason, HandshakeRejected) and reason.status in FINAL_HTTP_STATUSES:
+        return f"the server refused the handshake with HTTP {reason.status}"
+    return None

@@ -40,10 +40,10 @@ from phoenix_actor._observer import ChannelState, ChannelStateChanged, SocketSta
 from phoenix_actor._reasons import (
     ConnectFailed,
     DisconnectReason,
-    HandshakeRejected,
     HeartbeatTimeout,
     RemoteClosed,
     TransportDown,
+    reconnect_refusal,
 )
 from phoenix_actor._timers import SCHEDULER, Timer
 from phoenix_actor._transport import Transport, websocket_transport
@@ -64,10 +64,6 @@ from phoenix_actor.exceptions import (
 
 logger = logging.getLogger("phoenix_actor.socket")
 
-#: Close codes after which :class:`Reconnect` gives up: policy violation.
-_FINAL_CLOSE_CODES = frozenset({1008})
-#: HTTP statuses of a refused handshake after which :class:`Reconnect` gives up.
-_FINAL_HTTP_STATUSES = frozenset({401, 403})
 #: Close codes that ask to come back later: service restart, try again later.
 _LATER_CLOSE_CODES = frozenset({1012, 1013})
 
@@ -679,13 +675,6 @@ class SocketActor(pykka.ThreadingActor):
         self.reconnect_at = None
         self._reconnect_due_token = 0
 
-    def _give_up_because(self, reason: DisconnectReason | None) -> str | None:
-        if isinstance(reason, RemoteClosed) and reason.code in _FINAL_CLOSE_CODES:
-            return f"the server closed with code {reason.code} (policy violation)"
-        if isinstance(reason, HandshakeRejected) and reason.status in _FINAL_HTTP_STATUSES:
-            return f"the server refused the handshake with HTTP {reason.status}"
-        return None
-
     def _reconnect(self, command: Reconnect) -> None:
         if self._transport is not None or self._state is SocketState.CONNECTING:
             logger.warning("Reconnect ignored: the socket is already %s", self._state.value)
@@ -696,7 +685,7 @@ class SocketActor(pykka.ThreadingActor):
             if schedule is None:
                 logger.info("not reconnecting: reconnect_after is None")
                 return
-            refusal = self._give_up_because(self._last_reason)
+            refusal = reconnect_refusal(self._last_reason)
             if refusal is not None:
                 logger.warning("not reconnecting: %s", refusal)
                 return
