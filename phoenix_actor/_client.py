@@ -155,8 +155,19 @@ class SocketClient:
         return None
 
     def handle_channel_closed(self, topic: str, payload: Any, conn: Connection) -> CallbackResult:
-        """The server closed (phx_close) or lost (phx_error) the channel of ``topic``."""
+        """The server closed (phx_close) or lost (phx_error) the channel of ``topic``.
+
+        A crash (``phx_error``) comes here through the default ``handle_channel_error``;
+        override that one to tell the two apart.
+        """
         return None
+
+    def handle_channel_error(self, topic: str, payload: Any, conn: Connection) -> CallbackResult:
+        """The channel of ``topic`` crashed (``phx_error``); it is rejoined with backoff.
+
+        The default calls ``handle_channel_closed``, as phoenix_gen_socket_client does.
+        """
+        return self.handle_channel_closed(topic, payload, conn)
 
     def handle_message(
         self, topic: str, event: str, payload: Any, conn: Connection

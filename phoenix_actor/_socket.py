@@ -1013,7 +1013,8 @@ class SocketActor(pykka.ThreadingActor):
             self._callback("handle_join_error", event.topic, event.response, conn)
         elif isinstance(event, s.ChannelClosed):
             self._on_channel_closed(event)
-            self._callback("handle_channel_closed", event.topic, event.payload, conn)
+            name = "handle_channel_error" if event.event == "phx_error" else "handle_channel_closed"
+            self._callback(name, event.topic, event.payload, conn)
         elif isinstance(event, s.HeartbeatAcked):
             if self._observer is not None:
                 self._observe("heartbeat_rtt", time.monotonic() - self._heartbeat_sent_at)

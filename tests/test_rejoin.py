@@ -180,3 +180,24 @@ def test_rejoin_after_none_turns_rejoining_off(connector, client, ref):
     client.wait("connected")
     run(ref, lambda conn: None)
     assert second.sent.snapshot() == []
+
+
+def test_a_crash_can_be_told_from_a_close(connector):
+    class Both(Recorder):
+        def handle_channel_error(self, topic: str, payload: Any, conn: pa.Connection) -> Any:
+            return self._record("channel_error", topic, payload, conn)
+
+    client = Both(pa.Connect(URL))
+    ref = start(connector, client, rejoin_after=None)
+    try:
+        server, join = join_first(connector, client, ref)
+        server.close_channel(join, error=True, payload={"reason": "crash"})
+        assert client.wait("channel_error")[1:3] == (TOPIC, {"reason": "crash"})
+        run(ref, lambda conn: conn.join(TOPIC))
+        again = server.expect("phx_join", TOPIC)
+        server.reply(again, "ok")
+        client.wait("joined")
+        server.close_channel(again)
+        assert client.wait("channel_closed")[1:3] == (TOPIC, {})
+    finally:
+        ref.stop()

@@ -5,13 +5,34 @@
 //   node phoenix_js_driver.mjs <ws://host:port/socket> [scenario,scenario,...]
 //
 // The URL is the socket endpoint WITHOUT the "/websocket" suffix (phoenix.js appends
-// it, and "?vsn=2.0.0"). Used by tests/test_conformance_phoenix_js.py against
-// PhoenixServer.with_defaults(); set up with `npm ci --prefix tests/conformance`.
-// Every scenario uses its own Socket and its own topic, and they run concurrently.
+// it, and "?vsn=2.0.0"). Used by tests/test_conformance_phoenix_js.py and
+// tests/test_conformance_compare.py against PhoenixServer.with_defaults(); set up with
+// `npm ci --prefix tests/conformance`.
+// Every scenario uses its own Socket(s), and they run concurrently.
+// Each socket connects with the extra param `scenario=<name>`, so that the server's
+// "connect" events tell which connection (and so which recorded frames) belongs to
+// which scenario.
+//
+// Besides its own fields, every scenario's result has a "trace": the ordered list of
+// what phoenix.js surfaced, one JSON array per callback, in a vocabulary that
+// tests/test_conformance_compare.py also produces for phoenix_actor:
+//   ["open"]                                  socket onOpen
+//   ["socket_error", message]                 socket onError
+//   ["socket_close", code]                    socket onClose
+//   ["join", topic, status, payload]          a join push's receive(status): ok, error,
+//                                             timeout (payload null); again on rejoins
+//   ["reply", topic, event, status, payload]  any other push's receive(status)
+//   ["message", topic, event, payload]        channel.on(event) for watched events
+//   ["close", topic, payload]                 channel onClose
+//   ["error", topic, payload]                 channel onError
+//   ["presence_join", key, current, joined]   Presence onJoin (current null if absent)
+//   ["presence_leave", key, current, left]    Presence onLeave
+//   ["presence_sync", list]                   Presence onSync, with list()
+//   ["state", topic, state]                   the channel's state at the end
 // Exits 1 (message on stderr) if anything throws or a scenario misses its deadline,
 // 2 on bad usage; a global timeout makes sure it never hangs.
 
-import { Socket } from "phoenix";
+import { Presence, Socket } from "phoenix";
 import WebSocket from "ws";
 import { readFileSync } from "node:fs";
 
@@ -22,6 +43,7 @@ const PHOENIX_VERSION = JSON.parse(
 const GLOBAL_TIMEOUT_MS = Number(process.env.DRIVER_TIMEOUT_MS || 20000);
 const WAIT_MS = 5000; // for one expected happening inside a scenario
 const PUSH_TIMEOUT_MS = 300; // short, so that "timeout" is observed quickly
+const SLOW_MS = 1000; // holds the server's work for a socket up, past PUSH_TIMEOUT_MS
 
 const fail = (message) => {
   process.stderr.write(`phoenix_js_driver: ${message}\n`);
@@ -35,6 +57,35 @@ process.on("uncaughtException", (err) => fail(`uncaught: ${err && err.stack ? er
 process.on("unhandledRejection", (err) => fail(`unhandled: ${err && err.stack ? err.stack : err}`));
 
 // ---------------------------------------------------------------------------- helpers
+
+/** The trace of each Socket (see the header): what its callbacks surfaced, in order. */
+const TRACES = new WeakMap();
+const traceOf = (socket) => TRACES.get(socket);
+/** Waiters of each trace: {test, count, done}, see untilTraced. */
+const TRACE_WAITERS = new WeakMap();
+
+/** Appends `entry` to `trace` and resolves the waiters it satisfies. */
+function record(trace, entry) {
+  trace.push(entry);
+  const waiters = TRACE_WAITERS.get(trace) || [];
+  const pending = waiters.filter((w) => trace.filter(w.test).length < w.count);
+  waiters.filter((w) => !pending.includes(w)).forEach((w) => w.done.resolve());
+  TRACE_WAITERS.set(trace, pending);
+}
+
+/** Resolves once `trace` holds `count` entries passing `test`. */
+function untilTraced(trace, what, test, count = 1) {
+  const done = deferred(what);
+  if (trace.filter(test).length >= count) {
+    done.resolve();
+  } else {
+    TRACE_WAITERS.set(trace, [...(TRACE_WAITERS.get(trace) || []), { test, count, done }]);
+  }
+  return done;
+}
+const isJoinOk = (entry) => entry[0] === "join" && entry[2] === "ok";
+/** A backoff whose first retry comes at once and the next ones not during a scenario. */
+const oneQuickRetry = (tries) => (tries === 1 ? 20 : 60000);
 
 /** JSON-friendly copy: ArrayBuffers (and views) become {"$binary": [bytes...]}. */
 function plain(value) {
@@ -66,39 +117,51 @@ function deferred(what, ms = WAIT_MS) {
   return promise;
 }
 
-/** Resolves with {status, payload} for the first of ok / error / timeout of a Push. */
+/** Resolves with {status, payload} for the first of ok / error / timeout of a Push;
+ * every outcome (a join's again on each rejoin) goes to the socket's trace. */
 function outcome(push, what) {
   const done = deferred(what, WAIT_MS + PUSH_TIMEOUT_MS);
+  const { topic } = push.channel;
   for (const status of ["ok", "error", "timeout"]) {
-    push.receive(status, (payload) => done.resolve({ status, payload: plain(payload) }));
+    push.receive(status, (payload) => {
+      const shown = status === "timeout" ? null : plain(payload);
+      const entry = push.event === "phx_join"
+        ? ["join", topic, status, shown]
+        : ["reply", topic, push.event, status, shown];
+      record(traceOf(push.channel.socket), entry);
+      done.resolve({ status, payload: plain(payload) });
+    });
   }
   return done;
 }
 
-/** A Socket wired to record what phoenix.js reports; `opened` resolves on open. */
+/** A Socket wired to record what phoenix.js reports; `opened` resolves on open.
+ * `endpoint` is {url, scenario}: the scenario's name is sent as a connect param. */
 function makeSocket(endpoint, params = {}, opts = {}) {
-  const log = { opens: 0, errors: [], closes: [], messages: [] };
-  const socket = new Socket(endpoint, {
+  const log = { opens: 0, errors: [], closes: [], messages: [], trace: [] };
+  const socket = new Socket(endpoint.url, {
     transport: WebSocket,
-    params,
+    params: { ...params, scenario: endpoint.scenario },
     timeout: PUSH_TIMEOUT_MS,
     reconnectAfterMs: () => 60000, // no reconnect noise unless a scenario asks
     rejoinAfterMs: () => 60000, // refused joins are retried forever otherwise
     ...opts,
   });
+  TRACES.set(socket, log.trace);
   const opened = deferred("socket open");
   socket.onOpen(() => {
     log.opens += 1;
+    record(log.trace, ["open"]);
     opened.resolve();
   });
   socket.onError((error) => {
-    log.errors.push({
-      type: error && error.type ? error.type : null,
-      message: error && error.message ? String(error.message) : String(error),
-    });
+    const message = error && error.message ? String(error.message) : String(error);
+    log.errors.push({ type: error && error.type ? error.type : null, message });
+    record(log.trace, ["socket_error", message]);
   });
   socket.onClose((event) => {
     log.closes.push({ code: event.code, reason: String(event.reason || ""), wasClean: !!event.wasClean });
+    record(log.trace, ["socket_close", event.code]);
   });
   socket.onMessage((msg) => {
     log.messages.push({
@@ -113,9 +176,10 @@ function makeSocket(endpoint, params = {}, opts = {}) {
   return { socket, log, opened };
 }
 
-/** Records a channel's onClose / onError and the given events. */
+/** Records a channel's onClose / onError and the given events (also in the trace). */
 function watchChannel(channel, events = []) {
   const seen = { closes: [], errors: [], events: [] };
+  const trace = traceOf(channel.socket);
   const waiters = new Map();
   const note = (name, entry) => {
     const waiter = waiters.get(name);
@@ -124,17 +188,20 @@ function watchChannel(channel, events = []) {
   channel.onClose((payload, ref, joinRef) => {
     const entry = { payload: plain(payload), ref: ref ?? null, join_ref: joinRef ?? null };
     seen.closes.push(entry);
+    record(trace, ["close", channel.topic, entry.payload]);
     note("close", entry);
   });
   channel.onError((reason) => {
     const entry = { payload: plain(reason) };
     seen.errors.push(entry);
+    record(trace, ["error", channel.topic, entry.payload]);
     note("error", entry);
   });
   for (const name of events) {
     channel.on(name, (payload, ref, joinRef) => {
       const entry = { event: name, payload: plain(payload), ref: ref ?? null, join_ref: joinRef ?? null };
       seen.events.push(entry);
+      record(trace, ["message", channel.topic, name, entry.payload]);
       note(name, entry);
     });
   }
@@ -179,6 +246,11 @@ const channelView = (channel, watch) => snapshot({
   events: watch.events,
 });
 const socketView = (log) => snapshot({ opens: log.opens, on_error: log.errors, on_close: log.closes });
+/** The trace so far, ended by the state of each of `channels`. */
+const traced = (log, ...channels) => snapshot([
+  ...log.trace,
+  ...channels.map((channel) => ["state", channel.topic, channel.state]),
+]);
 
 // -------------------------------------------------------------------------- scenarios
 
@@ -188,7 +260,12 @@ const SCENARIOS = {
     await opened;
     const { channel, watch, joined } = await join(socket, "echo:a", { hello: "world" });
     await roundTrip(socket);
-    const result = { join: joined, channel: channelView(channel, watch), socket: socketView(log) };
+    const result = {
+      join: joined,
+      channel: channelView(channel, watch),
+      socket: socketView(log),
+      trace: traced(log, channel),
+    };
     await disconnect(socket);
     return result;
   },
@@ -203,6 +280,7 @@ const SCENARIOS = {
       channel: channelView(channel, watch),
       messages: log.messages.filter((m) => m.topic === "echo:refuse"),
       socket: socketView(log),
+      trace: traced(log, channel),
     };
     await disconnect(socket);
     return result;
@@ -218,6 +296,7 @@ const SCENARIOS = {
       channel: channelView(channel, watch),
       messages: log.messages.filter((m) => m.topic === "nope:x"),
       socket: socketView(log),
+      trace: traced(log, channel),
     };
     await disconnect(socket);
     return result;
@@ -238,6 +317,7 @@ const SCENARIOS = {
       noreply,
       channel: channelView(channel, watch),
       socket: socketView(log),
+      trace: traced(log, channel),
     };
     await disconnect(socket);
     return result;
@@ -257,6 +337,7 @@ const SCENARIOS = {
       reply: await reply,
       channel: channelView(channel, watch),
       socket: socketView(log),
+      trace: traced(log, channel),
     };
     await disconnect(socket);
     return result;
@@ -276,6 +357,7 @@ const SCENARIOS = {
       frame: log.messages.find((m) => m.event === "broadcasted") ?? null,
       channel: channelView(channel, watch),
       socket: socketView(log),
+      trace: traced(log, channel),
     };
     await disconnect(socket);
     return result;
@@ -295,6 +377,7 @@ const SCENARIOS = {
       channel: channelView(channel, watch),
       frames: log.messages.filter((m) => m.topic === "echo:stop" && m.event !== "phx_reply"),
       socket: socketView(log),
+      trace: traced(log, channel),
     };
     await disconnect(socket);
     return result;
@@ -314,6 +397,7 @@ const SCENARIOS = {
       channel: channelView(channel, watch),
       frames: log.messages.filter((m) => m.topic === "echo:crash" && m.event !== "phx_reply"),
       socket: socketView(log),
+      trace: traced(log, channel),
     };
     await disconnect(socket);
     return result;
@@ -331,6 +415,7 @@ const SCENARIOS = {
       channel: channelView(channel, watch),
       frames: log.messages.filter((m) => m.topic === "echo:leave"),
       socket: socketView(log),
+      trace: traced(log, channel),
     };
     await disconnect(socket);
     return result;
@@ -354,6 +439,7 @@ const SCENARIOS = {
       replies: heartbeatReplies().slice(0, 4),
       channel: channelView(channel, watch),
       socket: socketView(log),
+      trace: traced(log, channel),
     };
     await disconnect(socket);
     return result;
@@ -364,7 +450,12 @@ const SCENARIOS = {
     const closed = deferred("close after refused connect");
     socket.onClose(() => closed.resolve());
     await closed;
-    const result = { connected: socket.isConnected(), socket: socketView(log), messages: log.messages };
+    const result = {
+      connected: socket.isConnected(),
+      socket: socketView(log),
+      messages: log.messages,
+      trace: traced(log),
+    };
     await disconnect(socket);
     return result;
   },
@@ -385,6 +476,7 @@ const SCENARIOS = {
       binary: binaryReply,
       channel: channelView(channel, watch),
       socket: socketView(log),
+      trace: traced(log, channel),
     };
     await disconnect(socket);
     return result;
@@ -408,8 +500,186 @@ const SCENARIOS = {
     } catch {
       reconnected = false;
     }
-    const result = { join: joined, after_close: state, reconnected, socket: socketView(log) };
+    if (reconnected) await untilTraced(log.trace, "rejoin after reconnect", isJoinOk, 2);
+    const result = {
+      join: joined,
+      after_close: state,
+      reconnected,
+      socket: socketView(log),
+      trace: traced(log, channel),
+    };
     await disconnect(socket);
+    return result;
+  },
+
+  async crash_rejoin(endpoint) {
+    // phx_error, then the rejoin that rejoinAfterMs (20 ms here) schedules.
+    const { socket, log, opened } = makeSocket(endpoint, {}, { rejoinAfterMs: () => 20 });
+    await opened;
+    const { channel, watch, joined } = await join(socket, "echo:rejoin", { again: true });
+    const errored = watch.next("error");
+    channel.push("crash", {});
+    await errored;
+    await untilTraced(log.trace, "rejoin after crash", isJoinOk, 2);
+    await roundTrip(socket);
+    const result = {
+      join: joined,
+      channel: channelView(channel, watch),
+      socket: socketView(log),
+      trace: traced(log, channel),
+    };
+    await disconnect(socket);
+    return result;
+  },
+
+  async duplicate_join(endpoint) {
+    // A second Channel of a topic that is joined: phoenix.js leaves the first itself.
+    const { socket, log, opened } = makeSocket(endpoint);
+    await opened;
+    const first = await join(socket, "echo:dup");
+    const second = await join(socket, "echo:dup");
+    await roundTrip(socket);
+    const result = {
+      first: first.joined,
+      second: second.joined,
+      first_channel: channelView(first.channel, first.watch),
+      second_channel: channelView(second.channel, second.watch),
+      socket: socketView(log),
+      trace: traced(log, second.channel),
+    };
+    await disconnect(socket);
+    return result;
+  },
+
+  async join_refused_rejoin(endpoint) {
+    // As join_refused, but the rejoin timer's first retry comes after 20 ms.
+    const { socket, log, opened } = makeSocket(endpoint, {}, { rejoinAfterMs: oneQuickRetry });
+    await opened;
+    const { channel, watch, joined } = await join(socket, "echo:refuse", { hello: "again" });
+    const isRefusal = (entry) => entry[0] === "join" && entry[2] === "error";
+    await untilTraced(log.trace, "the refusal of the retried join", isRefusal, 2);
+    await roundTrip(socket);
+    const result = {
+      join: joined,
+      channel: channelView(channel, watch),
+      socket: socketView(log),
+      trace: traced(log, channel),
+    };
+    await disconnect(socket);
+    return result;
+  },
+
+  async refused_connect_reconnect(endpoint) {
+    // As refused_connect, but the reconnect timer's first retry comes after 20 ms.
+    const { socket, log } = makeSocket(endpoint, { token: "bad" }, { reconnectAfterMs: oneQuickRetry });
+    await untilTraced(log.trace, "two refused connects", (entry) => entry[0] === "socket_close", 2);
+    const result = { socket: socketView(log), trace: traced(log) };
+    await disconnect(socket);
+    return result;
+  },
+
+  async push_while_joining(endpoint) {
+    // A push made before the join is answered waits in the channel, sent once joined.
+    const { socket, log, opened } = makeSocket(endpoint);
+    await opened;
+    const channel = socket.channel("echo:early");
+    const watch = watchChannel(channel);
+    const joined = outcome(channel.join(), "join echo:early");
+    const early = outcome(channel.push("echo", { early: true }), "early push");
+    const result = {
+      join: await joined,
+      early: await early,
+      channel: channelView(channel, watch),
+      socket: socketView(log),
+      trace: traced(log, channel),
+    };
+    await disconnect(socket);
+    return result;
+  },
+
+  async join_timeout(endpoint) {
+    // A slow push holds the server's work for this socket up, so the join of echo:late
+    // times out; phoenix.js then leaves it (phx_leave with the join's join_ref) and
+    // drops the late join reply, leave reply and phx_close.
+    const { socket, log, opened } = makeSocket(endpoint);
+    await opened;
+    const busy = await join(socket, "echo:busy");
+    const slow = outcome(busy.channel.push("slow", { ms: SLOW_MS }, WAIT_MS), "slow reply");
+    const late = socket.channel("echo:late");
+    const watch = watchChannel(late);
+    const timedOut = await outcome(late.join(), "join timeout");
+    const slowReply = await slow;
+    // Through the same server worker: the late join and the leave were handled.
+    const after = await outcome(busy.channel.push("echo", {}), "echo after");
+    const result = {
+      join: timedOut,
+      slow: slowReply,
+      after,
+      channel: channelView(late, watch),
+      socket: socketView(log),
+      trace: traced(log, late),
+    };
+    await disconnect(socket);
+    return result;
+  },
+
+  async binary_broadcast(endpoint) {
+    const { socket, log, opened } = makeSocket(endpoint);
+    await opened;
+    const { channel, watch, joined } = await join(socket, "echo:binb", {}, ["bin_broadcasted"]);
+    const broadcasted = watch.next("bin_broadcasted");
+    const reply = await outcome(
+      channel.push("binary_broadcast", { bytes: [1, 2, 254, 255] }),
+      "binary_broadcast reply",
+    );
+    const event = await broadcasted;
+    const result = {
+      join: joined,
+      reply,
+      event,
+      channel: channelView(channel, watch),
+      socket: socketView(log),
+      trace: traced(log, channel),
+    };
+    await disconnect(socket);
+    return result;
+  },
+
+  async presence(endpoint) {
+    // alice keeps a Presence of room:conformance while bob joins it, then leaves it.
+    const alice = makeSocket(endpoint);
+    await alice.opened;
+    const channel = alice.socket.channel("room:conformance", { user: "alice" });
+    const watch = watchChannel(channel, ["presence_state", "presence_diff"]);
+    const presence = new Presence(channel);
+    const trace = alice.log.trace;
+    presence.onJoin((key, current, joined) => {
+      record(trace, ["presence_join", key, current === undefined ? null : plain(current), plain(joined)]);
+    });
+    presence.onLeave((key, current, left) => {
+      record(trace, ["presence_leave", key, plain(current), plain(left)]);
+    });
+    presence.onSync(() => record(trace, ["presence_sync", plain(presence.list())]));
+    const synced = (n) => untilTraced(trace, `${n} presence syncs`, (e) => e[0] === "presence_sync", n);
+    const joined = await outcome(channel.join(), "join room:conformance");
+    await synced(1);
+    const bob = makeSocket(endpoint);
+    await bob.opened;
+    const bobs = await join(bob.socket, "room:conformance", { user: "bob" });
+    await synced(2);
+    const left = await outcome(bobs.channel.leave(), "bob's leave");
+    await synced(3);
+    const result = {
+      join: joined,
+      bob_leave: left,
+      list: plain(presence.list()),
+      channel: channelView(channel, watch),
+      socket: socketView(alice.log),
+      trace: traced(alice.log, channel),
+      bob_trace: traced(bob.log, bobs.channel),
+    };
+    await disconnect(bob.socket);
+    await disconnect(alice.socket);
     return result;
   },
 };
@@ -430,7 +700,7 @@ async function main() {
   }
   const results = await Promise.all(
     names.map((name) =>
-      SCENARIOS[name](endpoint).catch((err) => {
+      SCENARIOS[name]({ url: endpoint, scenario: name }).catch((err) => {
         throw new Error(`scenario ${name}: ${err && err.stack ? err.stack : err}`);
       }),
     ),
