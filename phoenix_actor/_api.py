@@ -7,7 +7,8 @@ from typing import Any, TypeVar
 
 import pykka
 
-from phoenix_actor._socket import Connection, _Call, _Run
+from phoenix_actor._handles import Connection
+from phoenix_actor._mailbox import _Call, _Run
 from phoenix_actor.exceptions import CallTimeoutError, SocketStoppedError
 
 T = TypeVar("T")

@@ -20,9 +20,11 @@ import pykka
 from phoenix_actor._api import execute
 from phoenix_actor._client import Connect, NoConnect, Reconnect, SocketClient
 from phoenix_actor._config import Config
+from phoenix_actor._handles import Connection
+from phoenix_actor._mailbox import _Request, check_timeout
 from phoenix_actor._message import ChannelReply
 from phoenix_actor._reasons import DisconnectReason
-from phoenix_actor._socket import Connection, SocketActor, SocketState, _Request, check_timeout
+from phoenix_actor._socket import SocketActor, SocketState
 from phoenix_actor._url import Params
 from phoenix_actor.exceptions import (
     CallTimeoutError,

@@ -17,9 +17,18 @@ import pykka
 
 if TYPE_CHECKING:
     from phoenix_actor._reasons import DisconnectReason
-    from phoenix_actor._socket import SocketState
 
 logger = logging.getLogger("phoenix_actor.observer")
+
+
+class SocketState(enum.Enum):
+    """Where the socket's connection stands."""
+
+    DISCONNECTED = "disconnected"  #: no connection, none scheduled
+    WAITING = "waiting"  #: a reconnect is scheduled (see ``SocketActor.reconnect_at``)
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    STOPPED = "stopped"
 
 
 class ChannelState(enum.Enum):

@@ -14,7 +14,7 @@ import pytest
 
 import phoenix_actor as pa
 from phoenix_actor import aio
-from phoenix_actor._socket import _Request, _Run
+from phoenix_actor._mailbox import _Request, _Run
 from phoenix_actor.aio import AsyncSocket
 from phoenix_actor.testing import PhoenixServer, Received
 from tests.conftest import TIMEOUT
