@@ -1,0 +1,310 @@
+"""``python -m benchmarks``: start the load server, run the scenarios, print the table."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from benchmarks import _machine, _profile, _report, _server
+from benchmarks._common import Context, Counts
+from benchmarks._report import SCENARIOS, Cell, Results
+from benchmarks.contenders import (
+    CALLBACK,
+    CONTENDERS,
+    FACADE,
+    PHOENIX_JS,
+    RAW,
+    REALTIME,
+    Contender,
+)
+
+_BY_KEY = {c.key: c for c in CONTENDERS}
+_NOTES = {
+    REALTIME.key: (
+        "realtime speaks protocol V1 only (vsn=1.0.0, JSON objects), prefixes topics with "
+        "`realtime:` and parses every message into Supabase's models: its column is measured "
+        "on the load server's V1 serializer with Supabase-shaped broadcasts (event "
+        '`broadcast`, payload `{"type", "event", "payload"}`: about 140 bytes a frame where '
+        "V2 takes 56), and its push replies lose their response (parsed as `postgres_changes`)."
+    ),
+    FACADE.key: (
+        "The facade's inbound broadcasts are read from a `Socket.subscribe` queue in the "
+        "caller's thread (scenario 1) and, with 1,000 sockets, through `Socket.on` callbacks "
+        "in the actors' threads (scenario 4)."
+    ),
+    PHOENIX_JS.key: (
+        "phoenix.js runs on Node.js over `ws`; its stop() is measured until the websocket's "
+        "close event (`disconnect(callback)` itself calls back only after polling every 150 ms)."
+    ),
+}
+
+
+def _names(values: Sequence[str] | None, allowed: Sequence[str], what: str) -> list[str]:
+    if not values:
+        return list(allowed)
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(allowed))
+    if unknown:
+        raise SystemExit(f"unknown {what}: {', '.join(unknown)} (choose from {', '.join(allowed)})")
+    return [name for name in allowed if name in names]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="phoenix_actor against raw websocket-client, realtime and phoenix.js, "
+        "on a local Node.js load server.",
+    )
+    parser.add_argument("--smoke", action="store_true", help="tiny counts, one run: seconds")
+    parser.add_argument(
+        "--scenario", action="append", help=f"comma-separated, of: {', '.join(SCENARIOS)}"
+    )
+    parser.add_argument(
+        "--contender", action="append", help=f"comma-separated, of: {', '.join(_BY_KEY)}"
+    )
+    parser.add_argument("--repeat", type=int, help="runs per cell (default 3, smoke 1)")
+    parser.add_argument("--timeout", type=float, help="seconds any wait may take (default 60)")
+    parser.add_argument("--output", help="also write the report (Markdown) to this file")
+    parser.add_argument("--json", help="write every run's metrics to this JSON file")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead: cProfile phoenix_actor's threads in the inbound scenario",
+    )
+    return parser
+
+
+class Runner:
+    """Starts workers (Python or Node) against one load server."""
+
+    def __init__(self, server: _server.LoadServer, counts: Counts, timeout: float) -> None:
+        self.server = server
+        self.counts = counts
+        self.timeout = timeout
+        self._serial = 0
+
+    def job(
+        self,
+        contender: Contender,
+        scenario: str,
+        repeats: int,
+        start_at: float | None = None,
+        profile: str | None = None,
+    ) -> dict[str, Any]:
+        self._serial += 1
+        ctx = Context(
+            ws_url=self.server.ws_url,
+            http_url=self.server.http_url,
+            run_id=f"{os.getpid()}.{self._serial}",
+            timeout=self.timeout,
+            start_at=start_at,
+        )
+        return {
+            "contender": contender.key,
+            "module": contender.module,
+            "scenario": scenario,
+            "context": ctx.to_json(),
+            "counts": dataclasses.asdict(self.counts),
+            "repeats": repeats,
+            "profile": profile,
+        }
+
+    def start(self, contender: Contender, job: dict[str, Any]) -> subprocess.Popen[str]:
+        if contender.module is None:
+            command = [_server.node(), str(_server.PHOENIX_JS_SCRIPT)]
+        else:
+            command = [sys.executable, "-m", "benchmarks._worker"]
+        process = subprocess.Popen(
+            command,
+            cwd=_machine.REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdin is not None
+        process.stdin.write(json.dumps(job))
+        process.stdin.close()
+        process.stdin = None  # written: communicate() must not touch it again
+        return process
+
+    def finish(self, process: subprocess.Popen[str], repeats: int) -> Cell:
+        limit = 30 + repeats * 3 * self.timeout
+        try:
+            out, err = process.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            return Cell(error=f"the worker did not finish within {limit:g} s")
+        lines = out.strip().splitlines()
+        try:
+            answer = json.loads(lines[-1])
+        except (IndexError, ValueError):
+            tail = "\n".join(err.strip().splitlines()[-5:])
+            return Cell(error=f"the worker exited {process.returncode} with no answer: {tail}")
+        return Cell(runs=answer.get("runs", []), skip=answer.get("skip"), error=answer.get("error"))
+
+    def cell(self, contender: Contender, scenario: str, repeats: int) -> Cell:
+        """All runs of one cell; scenario 4 gets a fresh process per run (for its RSS)."""
+        per_process = 1 if scenario == "fanout" else repeats
+        cell = Cell()
+        for _ in range(repeats // per_process):
+            part = self.finish(
+                self.start(contender, self.job(contender, scenario, per_process)), per_process
+            )
+            cell.runs.extend(part.runs)
+            cell.skip, cell.error = part.skip, part.error
+            if part.skip or part.error:
+                break
+        return cell
+
+    def pair(self) -> tuple[list[Cell], float, float]:
+        """Two raw inbound clients at once: their cells, the wall time, the server's CPU."""
+        lead = 2.0 if self.counts.inbound >= 10_000 else 0.8  # to connect and warm up
+        start_at = time.monotonic() + lead
+        cpu0, wall0 = self.server.cpu_seconds(), time.monotonic()
+        processes = [self.start(RAW, self.job(RAW, "inbound", 1, start_at)) for _ in range(2)]
+        cells = [self.finish(process, 1) for process in processes]
+        return cells, time.monotonic() - wall0, self.server.cpu_seconds() - cpu0
+
+
+def _server_check(runner: Runner, single: Cell) -> list[str]:
+    cells, wall, cpu = runner.pair()
+    runs = [cell.runs[0] for cell in cells if cell.runs]
+    if len(runs) != 2 or not single.runs:
+        errors = "; ".join(cell.error or cell.skip or "no run" for cell in cells)
+        return [f"- two raw clients at once could not be measured: {errors}"]
+    both = (
+        2
+        * runner.counts.inbound
+        / (max(r["ended"] for r in runs) - min(r["started"] for r in runs))
+    )
+    alone = single.median("msgs_per_s")
+    each = " and ".join(f"{r['msgs_per_s']:,.0f}" for r in runs)
+    return [
+        f"- one raw client: {alone:,.0f} msg/s; two at once (separate processes): "
+        f"{both:,.0f} msg/s together ({both / alone:.2f}x one), {each} msg/s each",
+        f"- the load server used {cpu:.2f} CPU-seconds over those {wall:.1f} s "
+        f"(connects and warm-ups included): {100 * cpu / wall:.0f} % of one core",
+        f"- the server's send loop encodes and queues broadcasts at "
+        f"{single.median('server_msgs_per_s'):,.0f} msg/s (timed inside the server)",
+    ]
+
+
+def _profile_run(runner: Runner, counts: Counts) -> int:
+    with tempfile.TemporaryDirectory() as scratch:
+        path = os.path.join(scratch, "inbound.prof")
+        job = runner.job(CALLBACK, "inbound", 1, profile=path)
+        cell = runner.finish(runner.start(CALLBACK, job), 1)
+        if cell.error or cell.skip or not os.path.exists(path):
+            print(f"profiling failed: {cell.error or cell.skip or 'no profile written'}")
+            return 1
+        rate = cell.median("msgs_per_s")
+        print(f"phoenix_actor inbound, {counts.inbound:,} broadcasts, under cProfile: ", end="")
+        print(f"{rate:,.0f} msg/s (profiling slows it down)\n")
+        print(_profile.report(path))
+    return 0
+
+
+def _report_lines(
+    results: Results,
+    *,
+    counts: Counts,
+    contenders: list[Contender],
+    check: list[str],
+    smoke: bool,
+    repeats: int,
+) -> list[str]:
+    _report.derive(results, counts)
+    lines = [
+        f"Medians of {repeats} run{'s' if repeats > 1 else ''} per cell; in parentheses the "
+        "ratio to raw (for msg/s higher is better, for latencies lower is better).",
+        "",
+        *_report.table(results, counts, contenders),
+    ]
+    if check:
+        lines += ["", "Load server check (is the server the limit?):", *check]
+    goals = _report.targets(results, contenders)
+    if goals:
+        caveat = " (smoke counts: not meaningful)" if smoke else ""
+        lines += ["", f"Targets of issue 6{caveat}:", *goals]
+    notes = _report.notes(results, contenders)
+    notes += [f"- {_NOTES[c.key]}" for c in contenders if c.key in _NOTES]
+    if notes:
+        lines += ["", "Notes:", *notes]
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmarks; 0 if every cell ran or was skipped, 1 on errors, 2 without Node."""
+    args = _parser().parse_args(argv)
+    scenarios = _names(args.scenario, SCENARIOS, "scenario")
+    contenders = [_BY_KEY[k] for k in _names(args.contender, list(_BY_KEY), "contender")]
+    counts = Counts.smoke() if args.smoke else Counts()
+    repeats = args.repeat or (1 if args.smoke else 3)
+    timeout = args.timeout or (20.0 if args.smoke else 60.0)
+    try:
+        _server.node()
+        if _server.ensure_packages():
+            print("installed the load server's npm packages (npm ci)", file=sys.stderr)
+    except _server.ServerError as exc:
+        print(f"benchmarks: {exc}", file=sys.stderr)
+        return 2
+    began = time.monotonic()
+    with _server.LoadServer() as server:
+        runner = Runner(server, counts, timeout)
+        if args.profile:
+            return _profile_run(runner, counts)
+        command = " ".join(["python -m benchmarks", *(argv if argv is not None else sys.argv[1:])])
+        print(f"# phoenix_actor benchmarks\n\n`{command}`\n", flush=True)
+        print("\n".join(_machine.describe()), end="\n\n", flush=True)
+        results: Results = {}
+        for scenario in scenarios:
+            for contender in contenders:
+                t0 = time.monotonic()
+                cell = runner.cell(contender, scenario, repeats)
+                results[scenario, contender.key] = cell
+                status = "skipped" if cell.skip else "error" if cell.error else "ok"
+                print(
+                    f"  {scenario:<12} {contender.label:<22} {status} "
+                    f"({time.monotonic() - t0:.1f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        check: list[str] = []
+        if "inbound" in scenarios and RAW in contenders:
+            check = _server_check(runner, results["inbound", RAW.key])
+        if REALTIME in contenders and not results.get(("inbound", REALTIME.key), Cell()).skip:
+            probe = runner.finish(runner.start(REALTIME, runner.job(REALTIME, "probe", 1)), 1)
+            if probe.runs:
+                delivered = probe.runs[0]["plain_delivered"]
+                check.append(
+                    f"- realtime probe: {delivered:.0f} of 3 plain broadcasts (event `tick`) "
+                    "reached its callback; the Supabase-shaped ones did"
+                )
+    lines = _report_lines(
+        results,
+        counts=counts,
+        contenders=contenders,
+        check=check,
+        smoke=args.smoke,
+        repeats=repeats,
+    )
+    lines.append(f"\n(total {time.monotonic() - began:.0f} s)")
+    print("\n".join(lines))
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as output:
+            output.write("\n".join(lines) + "\n")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as dump:
+            json.dump({f"{s}/{c}": dataclasses.asdict(v) for (s, c), v in results.items()}, dump)
+    errors = any(cell.error for cell in results.values())
+    return 1 if errors else 0

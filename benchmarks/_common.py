@@ -1,0 +1,173 @@
+"""What the orchestrator, the workers and the contenders share: the run's context,
+the counts of each scenario, the load server's blast command and process probes."""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import os
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+#: One scenario run's measurements, by metric name (see ``_report.METRICS``).
+Metrics = dict[str, float]
+
+
+class BenchError(Exception):
+    """A run could not be measured (a timeout, a refused join ...)."""
+
+
+class Skip(Exception):
+    """The contender cannot run this scenario here; the message says why."""
+
+
+@dataclass(frozen=True)
+class Counts:
+    """How much work each scenario does per run."""
+
+    inbound: int = 100_000  #: broadcasts delivered to one socket (scenario 1)
+    push: int = 2_000  #: sequential push -> reply round trips (scenario 2)
+    connect: int = 30  #: connect + join latencies (scenario 3)
+    sockets: int = 1_000  #: joined sockets in one process (scenario 4)
+    fanout: int = 20  #: broadcasts each of those sockets receives (scenario 4)
+    stops: int = 20  #: stop() latencies (scenario 5)
+    cycles: int = 1_000  #: start/stop cycles of the leak check (scenario 5)
+
+    @classmethod
+    def smoke(cls) -> Counts:
+        """Tiny counts: every code path once, in seconds."""
+        return cls(inbound=500, push=20, connect=2, sockets=5, fanout=10, stops=2, cycles=3)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where the load server is and how a run names its topics."""
+
+    ws_url: str  #: ``ws://127.0.0.1:PORT/socket/websocket`` (no query)
+    http_url: str  #: ``http://127.0.0.1:PORT``
+    run_id: str  #: makes topic names unique per worker
+    timeout: float = 60.0  #: seconds any single wait may take
+    start_at: float | None = None  #: ``time.monotonic()`` at which to start measuring
+
+    def topic(self, name: str) -> str:
+        """A topic name no other worker uses."""
+        return f"bench:{name}:{self.run_id}"
+
+    def url(self, vsn: str = "2.0.0") -> str:
+        """The websocket URL with the protocol version, for clients that do not add it."""
+        return f"{self.ws_url}?vsn={vsn}"
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready copy."""
+        return asdict(self)
+
+
+def blast(ctx: Context, topic: str, count: int, shape: str = "plain") -> dict[str, Any]:
+    """Ask the load server to send ``count`` broadcasts to ``topic``; its answer."""
+    body = json.dumps({"topic": topic, "count": count, "shape": shape}).encode()
+    request = urllib.request.Request(
+        f"{ctx.http_url}/blast",
+        data=body,
+        method="POST",
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=ctx.timeout) as response:
+        answer: dict[str, Any] = json.loads(response.read())
+    return answer
+
+
+def wait_until_start(ctx: Context) -> None:
+    """Sleep until ``ctx.start_at`` (used to start concurrent workers together)."""
+    if ctx.start_at is not None:
+        delay = ctx.start_at - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+
+def wait(event: threading.Event, ctx: Context, what: str) -> None:
+    """Wait for ``event`` or raise :class:`BenchError` naming ``what``."""
+    if not event.wait(ctx.timeout):
+        raise BenchError(f"timed out after {ctx.timeout:g} s waiting for {what}")
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0..100) by the nearest-rank method."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def latency_metrics(prefix: str, seconds: Sequence[float], scale: float) -> Metrics:
+    """p50 / p99 / max of ``seconds`` in the unit ``scale`` gives (1e3 ms, 1e6 us)."""
+    return {
+        f"{prefix}_p50": percentile(seconds, 50) * scale,
+        f"{prefix}_p99": percentile(seconds, 99) * scale,
+        f"{prefix}_max": max(seconds) * scale,
+    }
+
+
+def _status(field: str) -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise BenchError(f"/proc/self/status has no {field}")
+
+
+def rss_mb() -> float:
+    """Resident memory of this process, in MiB."""
+    return _status("VmRSS") / 1024
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB."""
+    return _status("VmHWM") / 1024
+
+
+def os_threads() -> int:
+    """Threads of this process, as the kernel counts them."""
+    return _status("Threads")
+
+
+def open_fds() -> int:
+    """Open file descriptors of this process."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+def settle(probe: Callable[[], int], target: int, timeout: float = 5.0) -> int:
+    """Poll ``probe`` (after a GC) until it is at most ``target`` or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        gc.collect()
+        value = probe()
+        if value <= target or time.monotonic() > deadline:
+            return value
+        time.sleep(0.02)
+
+
+class Tally:
+    """Counts finished parties across threads; ``done`` is set when all have finished."""
+
+    def __init__(self, parties: int) -> None:
+        self._lock = threading.Lock()
+        self._left = parties
+        self.done = threading.Event()
+        self.finished_at = 0.0
+        if parties <= 0:
+            self.done.set()
+
+    def finish(self) -> None:
+        """One party is done; the last one stamps ``finished_at`` and sets ``done``."""
+        with self._lock:
+            self._left -= 1
+            last = self._left == 0
+        if last:
+            self.finished_at = time.perf_counter()
+            self.done.set()

@@ -1,0 +1,63 @@
+"""One contender's scenario in a fresh process: a JSON job on stdin, a JSON answer on stdout.
+
+Job: ``{"contender", "scenario", "context", "counts", "repeats", "profile"}``.
+Answer (the last stdout line): ``{"runs": [metrics, ...]}``, ``{"skip": why}`` or
+``{"error": what, "runs": [...]}``. ``scenario`` may also be ``"probe"`` (the
+realtime compatibility probe). Run as ``python -m benchmarks._worker``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import logging
+import sys
+import traceback
+from typing import Any
+
+from benchmarks import _profile
+from benchmarks._common import BenchError, Context, Counts, Skip
+
+
+def run(job: dict[str, Any]) -> dict[str, Any]:
+    """Carry out ``job``; never raises."""
+    if job.get("profile"):
+        _profile.install()
+    try:
+        module = importlib.import_module(job["module"])
+    except Skip as exc:
+        return {"skip": str(exc)}
+    ctx = Context(**job["context"])
+    counts = Counts(**job["counts"])
+    if job["scenario"] == "probe":
+        return {"runs": [module.probe(ctx)]}
+    scenario = module.SCENARIOS.get(job["scenario"])
+    if scenario is None:
+        return {"skip": f"{job['contender']} has no {job['scenario']} scenario"}
+    runs = []
+    for index in range(job["repeats"]):
+        try:
+            runs.append(scenario(dataclasses.replace(ctx, run_id=f"{ctx.run_id}.{index}"), counts))
+        except Skip as exc:
+            return {"skip": str(exc)}
+        except BenchError as exc:
+            return {"error": str(exc), "runs": runs}
+        except Exception as exc:  # noqa: BLE001 -- reported to the orchestrator
+            detail = "".join(traceback.format_exception(exc)[-3:]).strip()
+            return {"error": f"{type(exc).__name__}: {exc}\n{detail}", "runs": runs}
+    if job.get("profile"):
+        _profile.collect(job["profile"])
+    return {"runs": runs}
+
+
+def main() -> int:
+    """Read the job, print the answer."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    answer = run(json.load(sys.stdin))
+    sys.stdout.write(json.dumps(answer) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,63 @@
+"""The benchmark harness still runs: ``python -m benchmarks --smoke`` end to end.
+
+It asserts nothing about speed (benchmarks print numbers; tests never judge them):
+only that every path runs, exits 0 and prints the table with a number in each cell
+of raw and phoenix_actor. Needs Node.js and npm (the harness runs ``npm ci`` in
+``benchmarks/node`` for its load server and phoenix.js).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TIMEOUT
+
+REPO = Path(__file__).resolve().parent.parent
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("node") is None, reason="node is not on PATH"),
+    pytest.mark.skipif(
+        shutil.which("npm") is None,
+        reason="npm is not on PATH (the harness installs its load server with npm ci)",
+    ),
+]
+
+ROWS = ("1. inbound", "2. push->reply p50", "3. connect + join p50", "4. ", "5. stop()")
+NUMBER = re.compile(r"^-?[\d,]+(\.\d+)?( \(\d+\.\d\dx\))?$")
+
+
+def _cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+@pytest.mark.timeout(60 + 30 * TIMEOUT)  # npm ci may run first
+def test_smoke_run_prints_the_table() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30 + 30 * TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    lines = done.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("| scenario"))
+    columns = _cells(header)
+    assert columns[:4] == ["scenario", "unit", "raw", "phoenix_actor"]
+    assert "phoenix.js" in columns
+    rows = {_cells(line)[0]: _cells(line) for line in lines if re.match(r"\| \d\. ", line)}
+    for prefix in ROWS:
+        assert any(label.startswith(prefix) for label in rows), f"no row {prefix!r}"
+    for label, cells in rows.items():
+        for column in ("raw", "phoenix_actor"):
+            value = cells[columns.index(column)]
+            assert value == "-" or NUMBER.match(value), f"{label} / {column}: {value!r}"
+    assert "- CPU: " in done.stdout  # the machine is described
+    assert "Load server check" in done.stdout
