@@ -37,6 +37,12 @@ class _Received:
 
 
 @dataclass(frozen=True, slots=True)
+class _ReceivedMany:
+    generation: int
+    frames: list[Frame]
+
+
+@dataclass(frozen=True, slots=True)
 class _Closed:
     generation: int
     reason: DisconnectReason
@@ -152,6 +158,13 @@ class _Listener:
         if self._credits is not None:
             self._credits.acquire()
         self._send(_Received(self._generation, frame))
+
+    def frames(self, frames: list[Frame]) -> None:
+        if self._credits is None:
+            self._send(_ReceivedMany(self._generation, frames))
+        else:
+            for frame in frames:  # one credit each, so the reader waits between them
+                self.frame(frame)
 
     def disconnected(self, reason: DisconnectReason) -> None:
         self._send(_Closed(self._generation, reason))

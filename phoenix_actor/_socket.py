@@ -38,6 +38,7 @@ from phoenix_actor._mailbox import (
     _Listener,
     _Opened,
     _Received,
+    _ReceivedMany,
     _ReconnectDue,
     _RejoinDue,
     _Request,
@@ -462,7 +463,13 @@ class SocketActor(RecoveryMixin, RepliesMixin):
 
     def _dispatch(self, message: Any) -> None:
         kind = type(message)
-        if kind is _Received:
+        if kind is _ReceivedMany:
+            generation = message.generation
+            for frame in message.frames:
+                if self._stopping:
+                    break
+                self._received(generation, frame)
+        elif kind is _Received:
             if self._credits is not None and message.generation == self._generation:
                 self._credits.release()
             if not self._stopping:

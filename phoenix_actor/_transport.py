@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import pykka
 import websocket
 
+from phoenix_actor._frames import OP_BINARY, OP_PING, OP_PONG, OP_TEXT, FrameError, FrameParser
 from phoenix_actor._message import Frame, Opcode
 from phoenix_actor._reasons import (
     ClosedByClient,
@@ -57,6 +58,9 @@ __all__ = [
 logger = logging.getLogger("phoenix_actor.transport")
 
 _CLOSE_NORMAL = 1000
+_CLOSE_PROTOCOL_ERROR = 1002
+_READ_SIZE = 65536
+_LOST = "Connection to remote host was lost."
 _JOIN_TIMEOUT = 5.0
 
 
@@ -68,6 +72,9 @@ class TransportListener(Protocol):
 
     def frame(self, frame: Frame) -> None:
         """A data frame arrived."""
+
+    def frames(self, frames: list[Frame]) -> None:
+        """Several data frames arrived, in this order (one read from the socket)."""
 
     def disconnected(self, reason: DisconnectReason) -> None:
         """The attempt failed or the connection ended (said once, never after ``close``)."""
@@ -353,29 +360,53 @@ class TransportActor(pykka.ThreadingActor):
             with contextlib.suppress(pykka.ActorDeadError):
                 self.actor_ref.tell(_Opened())
         self._listener.connected()
-        recv = self._ws.recv_data_frame
-        frame_to = self._listener.frame
-        text, binary, close = (
-            websocket.ABNF.OPCODE_TEXT,
-            websocket.ABNF.OPCODE_BINARY,
-            websocket.ABNF.OPCODE_CLOSE,
-        )
+        return self._read_frames()
+
+    def _read_frames(self) -> DisconnectReason:
+        """Read the socket in large chunks and report every message of a chunk at once."""
+        sock = self._ws.sock
+        if sock is None:
+            return ConnectionLost(_LOST)
+        recv = sock.recv
+        parser = FrameParser()
+        feed = parser.feed
+        report = self._listener.frames
+        text, binary = Opcode.TEXT, Opcode.BINARY
         while True:
             try:
-                opcode, frame = recv(keepalive)
-            except (OSError, websocket.WebSocketException) as exc:
+                data = recv(_READ_SIZE)
+            except OSError as exc:
                 return ConnectionLost(str(exc) or type(exc).__name__)
-            except Exception as exc:
-                logger.exception("transport reader failed")
-                return TransportDown(f"{type(exc).__name__}: {exc}")
-            if opcode == text:
-                frame_to(Frame(Opcode.TEXT, frame.data))
-            elif opcode == binary:
-                frame_to(Frame(Opcode.BINARY, frame.data))
-            elif opcode == close:
-                return _close_reason(frame.data)
-            elif opcode == websocket.ABNF.OPCODE_PONG:
-                self._pongs += 1
+            if not data:
+                return ConnectionLost(_LOST)
+            try:
+                messages = feed(data)
+            except FrameError as exc:
+                logger.warning("invalid websocket frame from the server: %s", exc)
+                self._close_quietly(_CLOSE_PROTOCOL_ERROR)
+                return ConnectionLost(f"invalid websocket frame: {exc}")
+            batch: list[Frame] = []
+            for opcode, payload in messages:
+                if opcode == OP_TEXT:
+                    batch.append(Frame(text, payload))
+                elif opcode == OP_BINARY:
+                    batch.append(Frame(binary, payload))
+                elif opcode == OP_PING:
+                    with contextlib.suppress(OSError, websocket.WebSocketException):
+                        self._ws.pong(payload)
+                elif opcode == OP_PONG:
+                    self._pongs += 1
+                else:  # close: answer it, after delivering what came before it
+                    if batch:
+                        report(batch)
+                    self._close_quietly(_CLOSE_NORMAL)
+                    return _close_reason(payload)
+            if batch:
+                report(batch)
+
+    def _close_quietly(self, code: int) -> None:
+        with contextlib.suppress(OSError, websocket.WebSocketException):
+            self._ws.send_close(code)
 
 
 class _ActorTransport:
