@@ -110,6 +110,11 @@ class Config:
     max_pending_frames: int | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.serializer, type):
+            raise ConfigError(
+                f"serializer must be an instance, not the class {self.serializer.__name__}: "
+                f"write {self.serializer.__name__}()"
+            )
         for name in ("encode", "decode", "vsn"):
             if not hasattr(self.serializer, name):
                 raise ConfigError(f"serializer {self.serializer!r} has no {name!r}")

@@ -192,6 +192,7 @@ class SocketActor(RecoveryMixin, RepliesMixin):
     def _fail_waiting_calls(self) -> None:
         # Requests told to the actor but not handled, and calls still awaiting a reply.
         inbox = self.actor_inbox
+        asks = []
         while True:
             try:
                 envelope = inbox.get_nowait()  # type: ignore[attr-defined]
@@ -201,8 +202,9 @@ class SocketActor(RecoveryMixin, RepliesMixin):
             if isinstance(message, (_Call, _Run, _Request)) and message.future is not None:
                 _fail(message.future, SocketStoppedError("the socket stopped"))
             elif envelope.reply_to is not None:
-                inbox.put(envelope)  # Pykka answers asks itself at teardown
-                break
+                asks.append(envelope)
+        for envelope in asks:
+            inbox.put(envelope)  # Pykka answers asks (a second stop()...) at teardown
         for caller in list(self._pending_calls):
             caller.fail(SocketStoppedError("the socket stopped before answering"))
 
