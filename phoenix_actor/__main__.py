@@ -79,7 +79,7 @@ def _serve(host: str, port: int) -> int:
         signal.signal(signum, lambda *_: stop.set())
     with PhoenixServer.with_defaults(host=host, port=port) as server:
         print(f"embedded Phoenix server listening at {server.url}", flush=True)
-        print("channels: echo:* and room:* (EchoChannel); Ctrl-C stops", flush=True)
+        print("channels: echo:* (EchoChannel), room:* (PresenceChannel); Ctrl-C stops", flush=True)
         stop.wait()
     return 0
 

@@ -13,9 +13,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
+from phoenix_actor._checks import is_seconds
 from phoenix_actor._message import WireRef
 from phoenix_actor._reasons import DisconnectReason
 from phoenix_actor._url import Params, check_url, param_pairs
+from phoenix_actor.exceptions import ConfigError
 
 if TYPE_CHECKING:
     from phoenix_actor._socket import Caller, Connection
@@ -77,10 +79,10 @@ class Reconnect:
 
     def __post_init__(self) -> None:
         after = self.after
-        if after is not None and (
-            isinstance(after, bool) or not isinstance(after, (int, float)) or not after >= 0
-        ):
-            raise ValueError(f"Reconnect(after=...) must be seconds >= 0 or None, not {after!r}")
+        if after is not None and not is_seconds(after, zero=True):
+            raise ConfigError(
+                f"Reconnect(after=...) must be seconds >= 0 or None, not {after!r:.100}"
+            )
 
 
 @dataclass(frozen=True, slots=True)

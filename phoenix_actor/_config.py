@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
+from phoenix_actor._checks import is_seconds
 from phoenix_actor._observer import Observer
 from phoenix_actor._transport import TransportFactory, TransportOptions
 from phoenix_actor.exceptions import ConfigError
@@ -29,9 +30,9 @@ REJOIN_AFTER: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0)
 def _positive(name: str, value: object, *, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+    if not is_seconds(value):
         extra = " or None" if allow_none else ""
-        raise ConfigError(f"{name} must be a number of seconds > 0{extra}, not {value!r}")
+        raise ConfigError(f"{name} must be a finite number of seconds > 0{extra}, not {value!r}")
 
 
 def _check_backoff(name: str, value: object) -> None:
@@ -42,7 +43,7 @@ def _check_backoff(name: str, value: object) -> None:
             f"{name} must be a non-empty sequence of seconds, a callable or None, not {value!r}"
         )
     for step in value:
-        if isinstance(step, bool) or not isinstance(step, (int, float)) or not step >= 0:
+        if not is_seconds(step, zero=True):
             raise ConfigError(f"{name} steps must be numbers of seconds >= 0, not {step!r}")
 
 
@@ -50,7 +51,7 @@ def backoff_delay(schedule: Backoff, attempt: int) -> float:
     """Seconds to wait before retry ``attempt`` (1-based) under ``schedule``."""
     if callable(schedule):
         delay = schedule(attempt)
-        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not delay >= 0:
+        if not is_seconds(delay, zero=True):
             raise ConfigError(f"the backoff callable returned {delay!r} for retry {attempt}")
         return float(delay)
     return float(schedule[min(attempt, len(schedule)) - 1])

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pykka
 
+from phoenix_actor._checks import is_seconds
 from phoenix_actor._message import ChannelReply, Frame
 from phoenix_actor._reasons import DisconnectReason
 from phoenix_actor._timers import Timer
@@ -124,10 +125,10 @@ def _fail(future: pykka.Future[Any], error: BaseException) -> None:
 
 def check_timeout(timeout: object) -> None:
     """Raise ConfigError unless ``timeout`` is None or a number of seconds > 0."""
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
-    ):
-        raise ConfigError(f"timeout must be a number of seconds > 0 or None, not {timeout!r}")
+    if timeout is not None and not is_seconds(timeout):
+        raise ConfigError(
+            f"timeout must be a finite number of seconds > 0 or None, not {timeout!r:.100}"
+        )
 
 
 class _Listener:

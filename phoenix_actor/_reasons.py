@@ -144,7 +144,9 @@ class PingTimeout(DisconnectReason):
 
 @dataclass(frozen=True, slots=True)
 class ClosedByClient(DisconnectReason):
-    """This client closed the connection (``Disconnect`` or the socket stopping)."""
+    """This client closed the connection (the socket stopping). Transports use it
+    internally; callbacks never receive it, since a socket that closes its own
+    connection is not told about it."""
 
     def describe(self) -> str:
         return "closed by this client"

@@ -113,7 +113,11 @@ class RecoveryMixin(SocketCore):
                 logger.warning("not reconnecting: %s", refusal)
                 return
             self._reconnect_tries += 1
-            delay = backoff_delay(schedule, self._reconnect_tries)
+            try:
+                delay = backoff_delay(schedule, self._reconnect_tries)
+            except Exception:
+                logger.exception("the reconnect_after callable failed: not reconnecting")
+                return
             reason = self._last_reason
             if (
                 isinstance(reason, RemoteClosed)
@@ -172,7 +176,11 @@ class RecoveryMixin(SocketCore):
             return
         tries = self._rejoin_tries.get(topic, 0) + 1
         self._rejoin_tries[topic] = tries
-        delay = backoff_delay(schedule, tries)
+        try:
+            delay = backoff_delay(schedule, tries)
+        except Exception:
+            logger.exception("the rejoin_after callable failed: not rejoining %r", topic)
+            return
         old = self._rejoin_timers.pop(topic, None)
         if old is not None:
             old.cancel()

@@ -142,7 +142,8 @@ class SocketActor(RecoveryMixin, RepliesMixin):
 
     @property
     def state(self) -> SocketState:
-        """The connection's state (read it in the actor thread, or through ``execute``)."""
+        """The connection's state: read it in the actor thread, or from another thread with
+        ``ref.proxy().state.get()`` (``Socket.state`` does it for you)."""
         return self._state
 
     @property
@@ -184,6 +185,8 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         self._rejoin_timers.clear()
         self._close_transport()
         self._session.disconnected()
+        for topic in list(self._channels):
+            self._set_channel(topic, ChannelState.CLOSED)
         stopped = "the socket stopped before the reply came"
         self._fail_sent(lambda: SocketStoppedError(stopped))
         self._fail_buffered(lambda _waiter: True, lambda: SocketStoppedError(stopped))

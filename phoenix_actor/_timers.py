@@ -14,6 +14,9 @@ from collections.abc import Callable
 
 logger = logging.getLogger("phoenix_actor.timers")
 
+#: The longest single wait (Condition.wait overflows past threading.TIMEOUT_MAX).
+_LONGEST_WAIT = 3600.0
+
 
 class Timer:
     """A scheduled call; ``cancel()`` makes sure it does not run (if it has not yet)."""
@@ -73,7 +76,7 @@ class Scheduler:
                 if wait <= 0:
                     heapq.heappop(self._heap)
                     return timer
-                self._wake.wait(wait)
+                self._wake.wait(min(wait, _LONGEST_WAIT))
 
     def _run(self) -> None:
         while (timer := self._next_due()) is not None:

@@ -62,6 +62,8 @@ _CLOSE_PROTOCOL_ERROR = 1002
 _READ_SIZE = 65536
 _LOST = "Connection to remote host was lost."
 _JOIN_TIMEOUT = 5.0
+#: How long a close waits for the transport to send its close frame before aborting.
+_GRACEFUL_CLOSE = 0.25
 
 
 class TransportListener(Protocol):
@@ -186,6 +188,7 @@ class TransportActor(pykka.ThreadingActor):
         options: TransportOptions,
         listener: TransportListener,
         plan: ConnectPlan | None = None,
+        wire: _Wire | None = None,
     ) -> None:
         super().__init__()
         self._url = url
@@ -193,15 +196,11 @@ class TransportActor(pykka.ThreadingActor):
         # Resolved in the caller's thread: credential callables never run on the reader.
         self._plan = plan if plan is not None else resolve_options(options, url)
         self._listener = listener
-        self._closing = threading.Event()
+        self._wire = wire if wire is not None else _Wire(self._plan)
+        self._closing = self._wire.closing
+        self._ws = self._wire.ws
         self._report_lock = threading.Lock()
         self._reported = False
-        self._ws = websocket.WebSocket(
-            enable_multithread=True,
-            skip_utf8_validation=True,
-            sslopt=self._plan.sslopt,  # connect() would ignore these two
-            sockopt=list(self._plan.sockopt),
-        )
         self._pings = 0  # pings sent
         self._pongs = 0  # pongs received (written by the reader thread)
         self._ping_timer: Timer | None = None
@@ -295,10 +294,7 @@ class TransportActor(pykka.ThreadingActor):
         self._after(interval - timeout, _PingDue())
 
     def _abort(self) -> None:
-        sock = self._ws.sock
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        self._wire.abort()
 
     def _shutdown(self) -> None:
         self._closing.set()
@@ -353,6 +349,7 @@ class TransportActor(pykka.ThreadingActor):
         if problem is not None:
             return HandshakeFailed(problem)
         if self._closing.is_set():
+            self._ws.shutdown()  # type: ignore[no-untyped-call]  # stop() gave up waiting
             return ClosedByClient()
         self._ws.settimeout(None)
         keepalive = self._options.ping_interval is not None
@@ -409,13 +406,37 @@ class TransportActor(pykka.ThreadingActor):
             self._ws.send_close(code)
 
 
+class _Wire:
+    """The websocket of one attempt, shared by the transport actor, its reader and the
+    owner's handle, which may abort it from its own thread."""
+
+    __slots__ = ("closing", "ws")
+
+    def __init__(self, plan: ConnectPlan) -> None:
+        self.closing = threading.Event()
+        self.ws = websocket.WebSocket(
+            enable_multithread=True,
+            skip_utf8_validation=True,
+            sslopt=plan.sslopt,  # connect() would ignore these two
+            sockopt=list(plan.sockopt),
+        )
+
+    def abort(self) -> None:
+        """Shut the TCP connection down: wakes the reader and fails a blocked write."""
+        sock = self.ws.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
 class _ActorTransport:
     """The :class:`Transport` face of a :class:`TransportActor`."""
 
-    __slots__ = ("_ref",)
+    __slots__ = ("_ref", "_wire")
 
-    def __init__(self, ref: pykka.ActorRef[TransportActor]) -> None:
+    def __init__(self, ref: pykka.ActorRef[TransportActor], wire: _Wire) -> None:
         self._ref = ref
+        self._wire = wire
 
     def send(self, frame: Frame) -> None:
         try:
@@ -424,11 +445,26 @@ class _ActorTransport:
             logger.debug("frame dropped: the transport has stopped")
 
     def close(self) -> None:
+        """Close gracefully (a close frame) if the transport answers at once; else abort.
+
+        A transport stuck in a write to a peer that stopped reading cannot even take the
+        stop message: the connection is then shut down from this thread.
+        """
         try:
             self._ref.tell(_OwnerClosing())
-            self._ref.stop(block=True, timeout=_JOIN_TIMEOUT + 1)
+            stopped = self._ref.stop(block=False)
         except pykka.ActorDeadError:
-            pass
+            return
+        try:
+            stopped.get(timeout=_GRACEFUL_CLOSE)
+        except pykka.Timeout:
+            logger.debug("the transport is slow to close (a blocked write?): aborting")
+            self._wire.closing.set()
+            self._wire.abort()
+        else:
+            return
+        try:
+            stopped.get(timeout=_JOIN_TIMEOUT + 1)
         except pykka.Timeout:
             logger.warning("the transport did not stop within %s s", _JOIN_TIMEOUT + 1)
 
@@ -463,4 +499,5 @@ def websocket_transport(
     except ConfigError as exc:
         logger.warning("cannot connect to %s: %s", redact_url(url), exc)
         return _FailedTransport(listener, ConnectFailed("config", str(exc)))
-    return _ActorTransport(TransportActor.start(url, options, listener, plan))
+    wire = _Wire(plan)
+    return _ActorTransport(TransportActor.start(url, options, listener, plan, wire), wire)

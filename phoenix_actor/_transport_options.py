@@ -19,6 +19,7 @@ from typing import Any, Final, Union
 from urllib.parse import unquote, urlsplit
 
 from phoenix_actor._auth_token import AUTH_TOKEN_PREFIX, PHOENIX_SUBPROTOCOL, encode_auth_token
+from phoenix_actor._checks import is_seconds
 from phoenix_actor._url import redact_url
 from phoenix_actor.exceptions import ConfigError
 
@@ -42,6 +43,23 @@ _PROXY_KEYS: Final = frozenset(
 #: ``connect`` arguments the transport sets itself.
 _OWN_KEYS: Final = frozenset(
     {"header", "origin", "suppress_origin", "subprotocols", "timeout", "sslopt"}
+)
+#: Further ``connect`` arguments websocket-client understands (``sockopt`` is ours: it
+#: goes to the ``WebSocket`` constructor).
+_EXTRA_KEYS: Final = frozenset(
+    {
+        "connection",
+        "cookie",
+        "host",
+        "http_no_proxy",
+        "http_proxy_auth",
+        "http_proxy_host",
+        "http_proxy_port",
+        "http_proxy_timeout",
+        "proxy_type",
+        "redirect_limit",
+        "sockopt",
+    }
 )
 _SSL_FIELDS: Final = ("ca_file", "client_cert", "client_key")
 
@@ -209,13 +227,11 @@ class TransportOptions:
 
     def __post_init__(self) -> None:
         timeout = self.connect_timeout
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-            raise ConfigError(f"connect_timeout must be > 0, not {timeout!r}")
+        if not is_seconds(timeout):
+            raise ConfigError(f"connect_timeout must be > 0 seconds (finite), not {timeout!r:.100}")
         for name in ("ping_interval", "ping_timeout"):
             value = getattr(self, name)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0
-            ):
+            if value is not None and not is_seconds(value):
                 raise ConfigError(f"{name} must be a number of seconds > 0 or None, not {value!r}")
         if self.ping_timeout is not None and (
             self.ping_interval is None or self.ping_timeout > self.ping_interval
@@ -237,6 +253,19 @@ class TransportOptions:
             raise ConfigError(
                 f"extra must not set {', '.join(own)}: use the fields of the same role"
             )
+        unknown = sorted(str(key)[:40] for key in set(self.extra) - _OWN_KEYS - _EXTRA_KEYS)
+        if unknown:
+            raise ConfigError(
+                f"extra has unknown key(s) {', '.join(unknown)}; websocket-client takes "
+                f"{', '.join(sorted(_EXTRA_KEYS))}"
+            )
+        sockopt = self.extra.get("sockopt", ())
+        if (
+            isinstance(sockopt, (str, bytes))
+            or not isinstance(sockopt, Sequence)
+            or not all(isinstance(option, tuple) for option in sockopt)
+        ):
+            raise ConfigError("extra['sockopt'] must be a sequence of setsockopt argument tuples")
 
     def _check_subprotocols(self) -> None:
         if isinstance(self.subprotocols, str) or not isinstance(self.subprotocols, Sequence):

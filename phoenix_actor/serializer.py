@@ -23,7 +23,7 @@ from phoenix_actor._constants import (
     PROTOCOL_V2,
 )
 from phoenix_actor._message import Frame, Message, Opcode, WireRef
-from phoenix_actor.exceptions import DecodeError, EncodeError
+from phoenix_actor.exceptions import ConfigError, DecodeError, EncodeError
 
 __all__ = ["JSONSerializer", "Serializer", "V1JSONSerializer", "normalize_ref"]
 
@@ -73,7 +73,7 @@ def normalize_ref(value: Any) -> WireRef:
         if value.isascii() and value.isdigit() and len(value) <= _MAX_REF_DIGITS:
             return int(value)
         return value  # type: ignore[no-any-return]
-    raise DecodeError(f"a ref must be a string, an integer or null, got {value!r}")
+    raise DecodeError(f"a ref must be a string, an integer or null, got {value!r:.200}")
 
 
 class JSONSerializer:
@@ -93,7 +93,7 @@ class JSONSerializer:
 
     def __init__(self, ref_format: Literal["string", "integer"] = "string") -> None:
         if ref_format not in ("string", "integer"):
-            raise ValueError(f"ref_format must be 'string' or 'integer', not {ref_format!r}")
+            raise ConfigError(f"ref_format must be 'string' or 'integer', not {ref_format!r:.100}")
         self._string_refs = ref_format == "string"
         self._dumps = json.JSONEncoder(
             ensure_ascii=False, allow_nan=False, separators=(",", ":")
@@ -116,7 +116,7 @@ class JSONSerializer:
         try:
             text = self._dumps([join_ref, ref, message.topic, message.event, message.payload])
             return Frame(Opcode.TEXT, text.encode("utf-8"))
-        except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+        except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError: ValueError
             raise EncodeError(f"cannot encode payload as JSON: {exc}") from exc
 
     def decode(self, frame: Frame) -> Message:
@@ -126,7 +126,7 @@ class JSONSerializer:
         try:
             # Decode as UTF-8 first: json.loads(bytes) would also accept UTF-16/32.
             decoded = json.loads(frame.data.decode("utf-8"))
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
             raise DecodeError(f"text frame is not valid JSON: {exc}") from exc
         if type(decoded) is not list or len(decoded) < 5:
             raise DecodeError(
@@ -135,7 +135,9 @@ class JSONSerializer:
             )
         join_ref, ref, topic, event, payload = decoded[:5]
         if type(topic) is not str or type(event) is not str:
-            raise DecodeError(f"topic and event must be strings, got {topic!r} and {event!r}")
+            raise DecodeError(
+                f"topic and event must be strings, got {topic!r:.200} and {event!r:.200}"
+            )
         return Message(normalize_ref(join_ref), normalize_ref(ref), topic, event, payload)
 
 
@@ -168,7 +170,7 @@ class V1JSONSerializer:
 
     def __init__(self, ref_format: Literal["string", "integer"] = "string") -> None:
         if ref_format not in ("string", "integer"):
-            raise ValueError(f"ref_format must be 'string' or 'integer', not {ref_format!r}")
+            raise ConfigError(f"ref_format must be 'string' or 'integer', not {ref_format!r:.100}")
         self._string_refs = ref_format == "string"
         self._dumps = json.JSONEncoder(
             ensure_ascii=False, allow_nan=False, separators=(",", ":")
@@ -199,7 +201,7 @@ class V1JSONSerializer:
             frame["join_ref"] = self._wire_ref(message.join_ref)
         try:
             return Frame(Opcode.TEXT, self._dumps(frame).encode("utf-8"))
-        except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+        except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError: ValueError
             raise EncodeError(f"cannot encode message as JSON: {exc}") from exc
 
     def decode(self, frame: Frame) -> Message:
@@ -210,7 +212,7 @@ class V1JSONSerializer:
             )
         try:
             decoded = json.loads(frame.data.decode("utf-8"))
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
             raise DecodeError(f"text frame is not valid JSON: {exc}") from exc
         if type(decoded) is not dict:
             raise DecodeError(
@@ -222,7 +224,9 @@ class V1JSONSerializer:
         topic = decoded["topic"]
         event = decoded["event"]
         if type(topic) is not str or type(event) is not str:
-            raise DecodeError(f"topic and event must be strings, got {topic!r} and {event!r}")
+            raise DecodeError(
+                f"topic and event must be strings, got {topic!r:.200} and {event!r:.200}"
+            )
         ref = normalize_ref(decoded["ref"])
         join_ref = normalize_ref(decoded.get("join_ref"))
         if join_ref is None and event in (EVENT_CLOSE, EVENT_ERROR):

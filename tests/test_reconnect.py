@@ -78,7 +78,7 @@ def test_unknown_options_are_named():
 
 
 def test_reconnect_argument_is_checked():
-    with pytest.raises(ValueError, match="seconds >= 0"):
+    with pytest.raises(pa.ConfigError, match="seconds >= 0"):
         pa.Reconnect(after=-1)
 
 
