@@ -16,6 +16,7 @@ values and tokens are never logged.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import socket
 import ssl
@@ -26,6 +27,9 @@ from typing import Any, Protocol
 
 import pykka
 import websocket
+from websocket import _http as websocket_http
+from websocket import _socket as websocket_socket
+from websocket import _url as websocket_url
 
 from phoenix_actor._frames import OP_BINARY, OP_PING, OP_PONG, OP_TEXT, FrameError, FrameParser
 from phoenix_actor._message import Frame, Opcode
@@ -62,6 +66,8 @@ _CLOSE_PROTOCOL_ERROR = 1002
 _READ_SIZE = 65536
 _LOST = "Connection to remote host was lost."
 _JOIN_TIMEOUT = 5.0
+#: Connect errors after which the next address of the host is tried (as websocket-client).
+_NEXT_ADDRESS_ERRNOS = frozenset({errno.ECONNREFUSED, errno.ENETUNREACH})
 #: How long a close waits for the transport to send its close frame before aborting.
 _GRACEFUL_CLOSE = 0.25
 
@@ -331,6 +337,7 @@ class TransportActor(pykka.ThreadingActor):
     def _run(self) -> DisconnectReason:
         options, plan = self._options, self._plan
         try:
+            opened = self._wire.open(self._url, plan, options.connect_timeout)
             self._ws.connect(  # type: ignore[no-untyped-call]
                 self._url,
                 header=plan.header,
@@ -338,6 +345,7 @@ class TransportActor(pykka.ThreadingActor):
                 suppress_origin=options.origin is None,
                 timeout=options.connect_timeout,
                 **plan.connect_kwargs,
+                **({} if opened is None else {"socket": opened}),
             )
         except websocket.WebSocketException as exc:
             redirect = self._redirect()
@@ -410,10 +418,11 @@ class _Wire:
     """The websocket of one attempt, shared by the transport actor, its reader and the
     owner's handle, which may abort it from its own thread."""
 
-    __slots__ = ("closing", "ws")
+    __slots__ = ("_opening", "closing", "ws")
 
     def __init__(self, plan: ConnectPlan) -> None:
         self.closing = threading.Event()
+        self._opening: socket.socket | None = None
         self.ws = websocket.WebSocket(
             enable_multithread=True,
             skip_utf8_validation=True,
@@ -421,9 +430,55 @@ class _Wire:
             sockopt=list(plan.sockopt),
         )
 
+    def open(self, url: str, plan: ConnectPlan, timeout: float) -> socket.socket | None:
+        """Open the TCP connection (and TLS) where :meth:`abort` can reach it.
+
+        websocket-client would open it out of reach, so that a stop could not interrupt a
+        connect or a TLS handshake to an unresponsive host. Through a proxy (given, or
+        from the environment) websocket-client still opens it: returns None then.
+        """
+        hostname, port, _resource, secure = websocket_url.parse_url(url)
+        kwargs = plan.connect_kwargs
+        proxy_host = websocket_url.get_proxy_info(
+            hostname,
+            secure,
+            proxy_host=kwargs.get("http_proxy_host"),
+            proxy_port=kwargs.get("http_proxy_port", 0),
+            proxy_auth=kwargs.get("http_proxy_auth"),
+            no_proxy=kwargs.get("http_no_proxy"),
+            proxy_type=kwargs.get("proxy_type", "http"),
+        )[0]
+        if proxy_host:
+            return None
+        error: OSError | None = None
+        for family, kind, proto, _name, address in socket.getaddrinfo(
+            hostname, port, 0, socket.SOCK_STREAM, socket.IPPROTO_TCP
+        ):
+            sock = socket.socket(family, kind, proto)
+            self._opening = sock
+            if self.closing.is_set():
+                sock.close()
+                raise ConnectionAbortedError("the transport was closed while connecting")
+            sock.settimeout(timeout)
+            for option in (*websocket_socket.DEFAULT_SOCKET_OPTION, *plan.sockopt):
+                sock.setsockopt(*option)
+            try:
+                sock.connect(address)
+            except OSError as exc:
+                sock.close()
+                if self.closing.is_set() or exc.errno not in _NEXT_ADDRESS_ERRNOS:
+                    raise
+                error = exc
+                continue
+            if secure:
+                sock = websocket_http._ssl_socket(sock, plan.sslopt, hostname)
+            return sock
+        raise error if error is not None else OSError(f"no address for {hostname!r}")
+
     def abort(self) -> None:
-        """Shut the TCP connection down: wakes the reader and fails a blocked write."""
-        sock = self.ws.sock
+        """Shut the TCP connection down: wakes the reader and fails a blocked write; also
+        interrupts a connect or TLS handshake in progress."""
+        sock = self.ws.sock or self._opening
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)

@@ -120,15 +120,6 @@ def stop_while_connecting(url: str) -> tuple[float, float, list[threading.Thread
     return elapsed, connect_timeout, readers
 
 
-_CONNECT_LIMIT = (
-    "websocket-client opens the TCP connection, any proxy tunnel and the TLS session "
-    "before the transport can reach the socket, so stop() cannot wake the reader there: "
-    "it waits for it up to 5 s and the reader outlives stop() until connect_timeout. "
-    "Fix: create the socket in the transport, where abort() can shut it down"
-)
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=f"known limit: {_CONNECT_LIMIT}")
 def test_stop_while_the_tcp_connect_is_pending() -> None:
     """A listener whose accept queue is full drops SYNs: connect() hangs as with an
     unresponsive remote host."""
@@ -155,7 +146,6 @@ def test_stop_while_the_tcp_connect_is_pending() -> None:
         listener.close()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=f"bug: {_CONNECT_LIMIT}")
 def test_stop_during_the_tls_handshake() -> None:
     """The server accepted TCP but never answers the ClientHello (a stalled TLS
     terminator): on loopback too, stop() waits for the TLS handshake to time out."""
