@@ -76,18 +76,8 @@ def normalize_ref(value: Any) -> WireRef:
     raise DecodeError(f"a ref must be a string, an integer or null, got {value!r:.200}")
 
 
-class JSONSerializer:
-    """Protocol 2.0.0: ``[join_ref, ref, topic, event, payload]`` as JSON text frames.
-
-    ``bytes`` payloads are sent as binary push frames; inbound binary push, reply and
-    broadcast frames are decoded, their payload (or reply response) being ``bytes``.
-
-    ``ref_format`` picks how our integer refs are written: ``"string"`` (``"12"``, as
-    phoenix.js does; the default) or ``"integer"`` (``12``, as phoenix_gen_socket_client
-    does). Either way inbound refs are normalised by :func:`normalize_ref`.
-    """
-
-    vsn = PROTOCOL_V2
+class _JSONBase:
+    """What the JSON serializers share: the ref format and a compact JSON encoder."""
 
     __slots__ = ("_dumps", "_string_refs")
 
@@ -100,12 +90,29 @@ class JSONSerializer:
         ).encode
 
     def __repr__(self) -> str:
-        return f"JSONSerializer(ref_format={'string' if self._string_refs else 'integer'!r})"
+        ref_format = "string" if self._string_refs else "integer"
+        return f"{type(self).__name__}(ref_format={ref_format!r})"
 
     def _wire_ref(self, ref: WireRef) -> WireRef:
         if ref is None or not self._string_refs:
             return ref
         return str(ref)
+
+
+class JSONSerializer(_JSONBase):
+    """Protocol 2.0.0: ``[join_ref, ref, topic, event, payload]`` as JSON text frames.
+
+    ``bytes`` payloads are sent as binary push frames; inbound binary push, reply and
+    broadcast frames are decoded, their payload (or reply response) being ``bytes``.
+
+    ``ref_format`` picks how our integer refs are written: ``"string"`` (``"12"``, as
+    phoenix.js does; the default) or ``"integer"`` (``12``, as phoenix_gen_socket_client
+    does). Either way inbound refs are normalised by :func:`normalize_ref`.
+    """
+
+    vsn = PROTOCOL_V2
+
+    __slots__ = ()
 
     def encode(self, message: Message) -> Frame:
         """Encode ``message``; ``bytes`` payloads become a binary push frame."""
@@ -141,7 +148,7 @@ class JSONSerializer:
         return Message(normalize_ref(join_ref), normalize_ref(ref), topic, event, payload)
 
 
-class V1JSONSerializer:
+class V1JSONSerializer(_JSONBase):
     """Protocol 1.0.0: each message is a JSON object in a text frame.
 
     Outbound frames are ``{"topic", "event", "payload", "ref", "join_ref"}`` in that
@@ -166,23 +173,7 @@ class V1JSONSerializer:
 
     vsn = PROTOCOL_V1
 
-    __slots__ = ("_dumps", "_string_refs")
-
-    def __init__(self, ref_format: Literal["string", "integer"] = "string") -> None:
-        if ref_format not in ("string", "integer"):
-            raise ConfigError(f"ref_format must be 'string' or 'integer', not {ref_format!r:.100}")
-        self._string_refs = ref_format == "string"
-        self._dumps = json.JSONEncoder(
-            ensure_ascii=False, allow_nan=False, separators=(",", ":")
-        ).encode
-
-    def __repr__(self) -> str:
-        return f"V1JSONSerializer(ref_format={'string' if self._string_refs else 'integer'!r})"
-
-    def _wire_ref(self, ref: WireRef) -> WireRef:
-        if ref is None or not self._string_refs:
-            return ref
-        return str(ref)
+    __slots__ = ()
 
     def encode(self, message: Message) -> Frame:
         """Encode ``message`` as a JSON object; ``bytes`` payloads are refused."""
