@@ -23,6 +23,7 @@ from phoenix_actor._config import Config
 from phoenix_actor._handles import Connection
 from phoenix_actor._mailbox import _Request, check_timeout
 from phoenix_actor._message import ChannelReply
+from phoenix_actor._observer import ChannelState
 from phoenix_actor._reasons import DisconnectReason
 from phoenix_actor._socket import SocketActor, SocketState
 from phoenix_actor._url import Params
@@ -257,6 +258,14 @@ class Socket:
         except SocketStoppedError:
             return SocketState.STOPPED
         return state
+
+    def channel_states(self) -> dict[str, ChannelState]:
+        """Each topic that is not closed, with its state (joining, joined, errored,
+        leaving), read through the mailbox."""
+        states: dict[str, ChannelState] = self._execute(
+            lambda conn: conn._actor.channel_states(), None
+        )
+        return states
 
     @property
     def last_disconnect_reason(self) -> DisconnectReason | None:

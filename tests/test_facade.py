@@ -36,8 +36,10 @@ def test_join_push_leave(socket: pa.Socket) -> None:
     assert reply == pa.ChannelReply("echo:1", 2, "ok", {"n": 1})
     error = socket.push("echo:1", "error", {"why": "asked"})
     assert (error.ok, error.response) == (False, {"why": "asked"})
+    assert socket.channel_states() == {"echo:1": pa.ChannelState.JOINED}
     assert socket.leave("echo:1").ok
     assert not socket.joined("echo:1")
+    assert socket.channel_states() == {}
     assert socket.state is pa.SocketState.CONNECTED
 
 
