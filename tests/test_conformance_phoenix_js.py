@@ -50,6 +50,8 @@ SCENARIOS = [
     "refused_connect",
     "binary",
     "server_disconnect",
+    "duplicate_join",
+    "presence",
 ]
 
 DECIMAL_REF = re.compile(r"[1-9][0-9]*")
@@ -327,3 +329,53 @@ def test_server_disconnect(run: Run) -> None:
     joins = [f for f in frames if f[3] == "phx_join"]
     assert len(joins) == 2
     assert joins[0][0] != joins[1][0]  # the rejoin takes a fresh ref
+
+
+def test_duplicate_join(run: Run) -> None:
+    """A second channel of a joined topic: phoenix.js leaves the first channel itself
+    (phx_leave with its join_ref), then joins with a new join_ref; the server accepts
+    both joins, so no duplicate-join race (protocol.md 4.5) happens."""
+    result = run.scenarios["duplicate_join"]
+    first, second = result["first_channel"], result["second_channel"]
+    assert result["first"] == _ok_join("echo:dup")
+    assert result["second"] == _ok_join("echo:dup")
+    frames = [json.loads(r.data) for r in run.frames("echo:dup")]
+    assert [f[3] for f in frames] == ["phx_join", "phx_leave", "phx_join"]
+    assert frames[0][:2] == [first["join_ref"], first["join_ref"]]
+    assert frames[1][0] == first["join_ref"]
+    assert frames[2][:2] == [second["join_ref"], second["join_ref"]]
+    assert int(second["join_ref"]) > int(frames[1][1]) > int(first["join_ref"])
+    assert first["state"] == "closed"
+    assert first["on_close"] == [{"payload": "leave", "ref": None, "join_ref": first["join_ref"]}]
+    assert second["state"] == "joined"
+    assert second["on_close"] == second["on_error"] == []
+    _quiet_socket(result)
+
+
+def test_presence(run: Run) -> None:
+    """Presence as the 1.7.24 transcript shows it (protocol.md 4.8): the joiner gets its
+    own join diff, then presence_state; others' joins and leaves come as diffs keyed by
+    user with phx_ref metas; phoenix.js's Presence ends with only alice."""
+    result = run.scenarios["presence"]
+    assert result["join"] == {"status": "ok", "payload": {}}
+    assert result["bob_leave"] == {"status": "ok", "payload": {}}
+    events = result["channel"]["events"]
+    assert [e["event"] for e in events] == [
+        "presence_diff",
+        "presence_state",
+        "presence_diff",
+        "presence_diff",
+    ]
+    own, state, bob_joins, bob_leaves = (e["payload"] for e in events)
+    (alice_meta,) = state["alice"]["metas"]
+    assert alice_meta["user"] == "alice"
+    assert isinstance(alice_meta["phx_ref"], str)
+    assert own == {"joins": {"alice": {"metas": [alice_meta]}}, "leaves": {}}
+    assert state == {"alice": {"metas": [alice_meta]}}
+    (bob_meta,) = bob_joins["joins"]["bob"]["metas"]
+    assert bob_meta["user"] == "bob"
+    assert bob_meta["phx_ref"] != alice_meta["phx_ref"]
+    assert bob_joins["leaves"] == {}
+    assert bob_leaves == {"joins": {}, "leaves": {"bob": {"metas": [bob_meta]}}}
+    assert result["list"] == [{"metas": [alice_meta]}]
+    _quiet_socket(result)
