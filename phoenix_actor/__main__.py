@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from phoenix_actor._cli import EXIT_USAGE, ConnectArgs, Request, run_connect
+from phoenix_actor._cli import ConnectArgs, run_connect
+from phoenix_actor._cli_input import Request
+from phoenix_actor._cli_output import EXIT_USAGE
 from phoenix_actor._constants import EVENT_JOIN, RESERVED_EVENTS
 from phoenix_actor._url import check_url, redact_url
 from phoenix_actor.exceptions import ConfigError

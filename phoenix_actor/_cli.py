@@ -10,17 +10,16 @@ Query values, headers and the auth token are never printed: URLs go through
 Threads: the main thread sets up, then waits for the end; the socket actor's thread
 runs :class:`_Printer`'s callbacks, which print; with stdin on, one thread reads stdin
 and one waits for the replies to what was pushed from it.
+
+This module runs the command; what it reads is in ``_cli_input`` and what it prints,
+exit codes included, in ``_cli_output``.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import functools
-import json
 import logging
-import os
-import queue
 import signal
 import threading
 import time
@@ -33,25 +32,27 @@ import pykka
 from phoenix_actor import (
     ChannelReply,
     Config,
-    Connect,
-    ConnectFailed,
     Connection,
-    ConnectionRefused,
-    DisconnectReason,
-    HandshakeFailed,
-    HandshakeRejected,
     JSONSerializer,
-    Reconnect,
-    RemoteClosed,
     SocketActor,
-    SocketClient,
     TransportOptions,
     V1JSONSerializer,
-    WireRef,
     execute,
 )
+from phoenix_actor._cli_input import _GRACE, Request, _StdinPump
+from phoenix_actor._cli_output import (
+    EXIT_INTERRUPTED,
+    EXIT_JOIN_REFUSED,
+    EXIT_LOST,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    EXIT_TIMEOUT,
+    EXIT_USAGE,
+    _Output,
+    _Printer,
+    dumps,
+)
 from phoenix_actor._constants import EVENT_JOIN, EVENT_LEAVE, PROTOCOL_V1
-from phoenix_actor._reasons import reconnect_refusal
 from phoenix_actor._url import build_url, redact_url
 from phoenix_actor.exceptions import (
     CallTimeoutError,
@@ -59,69 +60,13 @@ from phoenix_actor.exceptions import (
     ConfigError,
     ConnectionClosedError,
     DisconnectedError,
-    NoReplyError,
     PushError,
     PushTimeoutError,
     SocketStoppedError,
 )
 
-EXIT_OK = 0
-EXIT_USAGE = 1
-EXIT_UNREACHABLE = 3
-EXIT_REJECTED = 4
-EXIT_JOIN_REFUSED = 5
-EXIT_TIMEOUT = 6
-EXIT_LOST = 7
-EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 143
-
-#: Seconds a caller waits beyond a request's own timeout, which the socket enforces.
-_GRACE = 2.0
 #: Longest uninterrupted wait of the main thread, so Ctrl-C is seen on every platform.
 _WAIT_SLICE = 0.5
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    """A join (``phx_join``), leave (``phx_leave``) or push: from an argument or stdin."""
-
-    topic: str
-    event: str
-    payload: Any = None
-
-    def describe(self) -> str:
-        if self.event == EVENT_JOIN:
-            return f"the join of {self.topic!r}"
-        if self.event == EVENT_LEAVE:
-            return f"the leave of {self.topic!r}"
-        return f"push {self.event!r} to {self.topic!r}"
-
-    @classmethod
-    def from_json(cls, line: bytes) -> Request:
-        """Parse ``{"topic": ..., "event": ..., "payload": ...}`` (payload optional).
-
-        Raises :class:`BadLine`, whose message never repeats the line (it may hold a
-        token).
-        """
-        try:
-            value = json.loads(line)
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-            raise BadLine(f"not JSON ({exc})") from None
-        if not isinstance(value, dict):
-            raise BadLine(f"expected a JSON object, got {type(value).__name__}")
-        unknown = sorted(set(value) - {"topic", "event", "payload"})
-        if unknown:
-            raise BadLine(f"unknown keys {unknown} (expected topic, event, payload)")
-        topic, event = value.get("topic"), value.get("event")
-        if not isinstance(topic, str) or not topic:
-            raise BadLine("'topic' must be a non-empty string")
-        if not isinstance(event, str) or not event:
-            raise BadLine("'event' must be a non-empty string")
-        return cls(topic, event, value.get("payload"))
-
-
-class BadLine(ValueError):
-    """A stdin line that is not a request."""
 
 
 @dataclass(frozen=True)
@@ -154,63 +99,6 @@ class ConnectArgs:
         )
         serializer = V1JSONSerializer() if self.vsn == PROTOCOL_V1 else JSONSerializer()
         return Config(serializer=serializer, transport_options=options, push_timeout=self.timeout)
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return {"binary": base64.b64encode(bytes(value)).decode("ascii")}
-    raise TypeError(f"{type(value).__name__} cannot be shown as JSON")
-
-
-def dumps(value: Any, *, ensure_ascii: bool = True) -> str:
-    """One-line JSON; ``bytes`` become ``{"binary": "<base64>"}``."""
-    return json.dumps(
-        value, separators=(",", ":"), ensure_ascii=ensure_ascii, default=_json_default
-    )
-
-
-class _Output:
-    """Thread-safe writer: JSON lines to stdout, ``phoenix-actor: ...`` lines to stderr."""
-
-    def __init__(self, stdout: TextIO, stderr: TextIO) -> None:
-        self._stdout = stdout
-        self._stderr = stderr
-        self._lock = threading.Lock()
-        encoding = (getattr(stdout, "encoding", None) or "").lower().replace("-", "")
-        self._ascii = encoding != "utf8"
-        self.on_broken_pipe: Callable[[], None] = lambda: None
-        self.broken = False
-
-    def record(self, record: dict[str, Any]) -> None:
-        text = dumps(record, ensure_ascii=self._ascii) + "\n"
-        with self._lock:
-            if self.broken:
-                return
-            try:
-                self._stdout.write(text)
-                self._stdout.flush()
-            except BrokenPipeError:
-                self.broken = True
-        if self.broken:
-            self._silence_stdout()
-            self.on_broken_pipe()
-
-    def _silence_stdout(self) -> None:
-        # The reader went away (``| head``): later flushes, at exit too, must not fail.
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self._stdout.fileno())
-            os.close(devnull)
-        except (OSError, ValueError, AttributeError):
-            pass
-
-    def error(self, message: str) -> None:
-        with self._lock:
-            try:
-                self._stderr.write(f"phoenix-actor: {message}\n")
-                self._stderr.flush()
-            except OSError:
-                pass
 
 
 class _Outcome:
@@ -249,199 +137,12 @@ class _Outcome:
             return True
 
 
-def exit_code_for(reason: DisconnectReason) -> int:
-    """The exit status for a connection that ended (or never opened) with ``reason``."""
-    if isinstance(reason, (HandshakeRejected, HandshakeFailed)):
-        return EXIT_REJECTED
-    if isinstance(reason, ConnectFailed) and reason.kind == "timeout":
-        return EXIT_TIMEOUT
-    if isinstance(reason, (ConnectionRefused, ConnectFailed)):
-        return EXIT_UNREACHABLE
-    return EXIT_LOST
-
-
-def explain(reason: DisconnectReason, url: str) -> str:
-    """A sentence for stderr about ``reason``; ``url`` must already be redacted."""
-    if isinstance(reason, HandshakeRejected):
-        refused = f"the server refused the websocket connection with HTTP {reason.status}"
-        refused = f"{refused} {reason.reason_phrase}".rstrip()
-        if reason.status in (401, 403):
-            return (
-                f"{refused}: it rejected the params, headers or auth token "
-                "(or the Origin header or the protocol version)"
-            )
-        if reason.status == 404:
-            return f"{refused}: is {url} the socket's websocket path (.../socket/websocket)?"
-        return refused
-    if isinstance(reason, HandshakeFailed):
-        return f"{url} did not answer with a websocket handshake: {reason.describe()}"
-    if isinstance(reason, (ConnectionRefused, ConnectFailed)):
-        return f"cannot connect to {url}: {reason.describe()}"
-    return f"the connection to {url} ended: {reason.describe()}"
-
-
-def _reason_record(reason: DisconnectReason, reconnect: bool) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "type": "disconnected",
-        "kind": type(reason).__name__,
-        "reason": reason.describe(),
-    }
-    if isinstance(reason, HandshakeRejected):
-        record["status"] = reason.status
-    elif isinstance(reason, RemoteClosed):
-        record["code"] = reason.code
-    record["reconnect"] = reconnect
-    return record
-
-
-class _Printer(SocketClient):
-    """The socket's callbacks: each prints one line; connects and ends go to the outcome."""
-
-    def __init__(self, args: ConnectArgs, outcome: _Outcome, out: _Output) -> None:
-        self._args = args
-        self._outcome = outcome
-        self._out = out
-        self._was_connected = False
-        self._messages = 0
-        self._done = False  # nothing more is printed once --count is reached
-
-    def _print(self, record: dict[str, Any]) -> None:
-        if not self._done:
-            self._out.record(record)
-
-    def init(self) -> Connect:
-        return Connect(self._args.url, self._args.params)
-
-    def handle_connected(self, conn: Connection) -> None:
-        kind = "reconnected" if self._was_connected else "connected"
-        self._was_connected = True
-        self._print({"type": kind, "url": self._args.shown_url})
-        self._outcome.set_connected()
-
-    def handle_disconnected(self, reason: DisconnectReason) -> Reconnect | None:
-        final = (
-            not (self._was_connected and self._args.reconnect)
-            or reconnect_refusal(reason) is not None
-        )
-        self._print(_reason_record(reason, reconnect=not final))
-        if not final:
-            return Reconnect()
-        self._done = True
-        self._outcome.finish(exit_code_for(reason), explain(reason, self._args.shown_url))
-        return None
-
-    def handle_joined(self, topic: str, response: Any, conn: Connection) -> None:
-        self._print({"type": "joined", "topic": topic, "response": response})
-
-    def handle_join_error(self, topic: str, response: Any, conn: Connection) -> None:
-        self._print({"type": "join_error", "topic": topic, "response": response})
-
-    def handle_channel_closed(self, topic: str, payload: Any, conn: Connection) -> None:
-        self._print({"type": "channel_closed", "topic": topic, "payload": payload})
-
-    def handle_message(self, topic: str, event: str, payload: Any, conn: Connection) -> None:
-        if self._done:
-            return
-        self._print({"type": "message", "topic": topic, "event": event, "payload": payload})
-        self._messages += 1
-        if self._args.count is not None and self._messages >= self._args.count:
-            self._done = True
-            self._outcome.finish(EXIT_OK)
-
-    def handle_reply(self, topic: str, ref: WireRef, payload: Any, conn: Connection) -> None:
-        status, response = payload.get("status"), payload.get("response")
-        self._print(
-            {"type": "reply", "topic": topic, "ref": ref, "status": status, "response": response}
-        )
-
-    def terminate(self, reason: Any) -> None:
-        self._outcome.finish(EXIT_LOST, f"the socket stopped: {reason}")
-
-
 class _Abort(Exception):
     """The outcome is decided: go straight to the clean-up."""
 
 
 class _Terminated(Exception):
     """SIGTERM arrived."""
-
-
-_STOP: Any = object()
-
-
-class _StdinPump:
-    """Reads JSON lines from a file descriptor and sends them; reports failed requests.
-
-    The reader blocks in ``os.read`` (no buffered-file lock, so a daemon thread left
-    blocked at exit is harmless); the reaper waits for each request's reply in order.
-    """
-
-    def __init__(self, fd: int, run: _Run) -> None:
-        self._fd = fd
-        self._run = run
-        self._pending: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._reader = threading.Thread(target=self._read, name="phoenix-cli-stdin", daemon=True)
-        self._reaper = threading.Thread(target=self._reap, name="phoenix-cli-replies", daemon=True)
-
-    def start(self) -> None:
-        self._reaper.start()
-        self._reader.start()
-
-    def stop(self, timeout: float) -> None:
-        """End the reaper (the socket has stopped, so every reply is settled)."""
-        self._pending.put(_STOP)
-        self._reaper.join(timeout)
-
-    def _lines(self) -> Iterator[bytes]:
-        rest = b""
-        while True:
-            try:
-                chunk = os.read(self._fd, 65536)
-            except OSError:
-                chunk = b""
-            if not chunk:
-                break
-            *lines, rest = (rest + chunk).split(b"\n")
-            yield from lines
-        if rest:
-            yield rest
-
-    def _read(self) -> None:
-        for number, raw in enumerate(self._lines(), 1):
-            if not raw.strip():
-                continue
-            where = f"stdin line {number}"
-            try:
-                request = Request.from_json(raw)
-            except ValueError as exc:
-                self._run.out.error(f"{where}: {exc}; skipped")
-                continue
-            try:
-                future = self._run.execute(functools.partial(self._run.send, request=request))
-            except PushError as exc:
-                self._run.out.error(f"{where}: {request.describe()} not sent: {exc}")
-                continue
-            except (SocketStoppedError, CallTimeoutError):
-                break
-            self._pending.put((where, request, future))
-        self._pending.put(_STOP)  # EOF: the reaper ends once every reply is in
-
-    def _reap(self) -> None:
-        while True:
-            item = self._pending.get()
-            if item is _STOP:
-                break
-            where, request, future = item
-            try:
-                reply: ChannelReply = future.get(timeout=self._run.args.timeout + _GRACE)
-            except SocketStoppedError:
-                return
-            except (NoReplyError, pykka.Timeout) as exc:
-                self._run.out.error(f"{where}: no reply to {request.describe()}: {exc}")
-                continue
-            if request.event == EVENT_JOIN and not reply.ok:
-                self._run.out.error(f"{where}: the server refused to join {request.topic!r}")
-        self._run.stdin_drained()
 
 
 class _Run:
