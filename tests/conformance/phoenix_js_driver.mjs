@@ -164,7 +164,8 @@ function makeSocket(endpoint, params = {}, opts = {}) {
     record(log.trace, ["socket_close", event.code]);
   });
   socket.onMessage((msg) => {
-    log.messages.push({
+    // record() also wakes untilTraced(log.messages, ...) waiters.
+    record(log.messages, {
       join_ref: msg.join_ref ?? null,
       ref: msg.ref ?? null,
       topic: msg.topic,
@@ -408,7 +409,10 @@ const SCENARIOS = {
     await opened;
     const { channel, watch, joined } = await join(socket, "echo:leave");
     const left = await outcome(channel.leave(), "leave reply");
-    await roundTrip(socket);
+    // The server answers pings on another thread than the channel's: wait for its
+    // phx_close itself rather than for a ping's reply.
+    const isClose = (m) => m.topic === "echo:leave" && m.event === "phx_close";
+    await untilTraced(log.messages, "the server's phx_close", isClose);
     const result = {
       join: joined,
       leave: left,
