@@ -151,8 +151,17 @@ def test_stop_during_the_tls_handshake() -> None:
     terminator): on loopback too, stop() waits for the TLS handshake to time out."""
     with SilentListener() as silent:
         before = fd_table()
-        elapsed, connect_timeout, readers = stop_while_connecting(silent.url("wss"))
-        assert silent.accepted or silent.accept()
+        connect_timeout = TIMEOUT * 0.4
+        client = Probe(pa.Connect(silent.url("wss")))
+        ref = start(client, transport_options=pa.TransportOptions(connect_timeout=connect_timeout))
+        with running(ref):
+            silent.accept()  # TCP is up: the client now waits in the TLS handshake
+            elapsed = stop_timed(ref)
+            readers = [
+                t for t in threading.enumerate() if t.name.startswith("phoenix_actor-reader")
+            ]
+            for reader in readers:
+                reader.join(TIMEOUT)
         assert fds_connected_to(silent.port) == {}
         assert new_fds(before).keys() <= {s.fileno() for s in silent.accepted}
         assert elapsed < connect_timeout / 2
