@@ -7,7 +7,7 @@ report of an earlier attempt is recognised and dropped.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import pykka
@@ -15,7 +15,6 @@ import pykka
 from phoenix_actor._checks import is_seconds
 from phoenix_actor._message import ChannelReply, Frame
 from phoenix_actor._reasons import DisconnectReason
-from phoenix_actor._timers import Timer
 from phoenix_actor.exceptions import ConfigError
 
 if TYPE_CHECKING:
@@ -102,14 +101,16 @@ class _Waiter:
     future: pykka.Future[ChannelReply] | None
     ref: int | None = None  # once sent
     sent_at: float = 0.0  # time.monotonic() when sent, if observed
-    timer: Timer | None = field(default=None, repr=False)
+    deadline: float = 0.0  # time.monotonic() after which it times out
     done: bool = False
     reply: ChannelReply | None = None  # a leave's ok reply, until its channel closes
 
 
 @dataclass(frozen=True, slots=True)
-class _TimedOut:
-    waiter: _Waiter
+class _DeadlinesDue:
+    """The earliest request deadline has passed (``token`` tells the current timer)."""
+
+    token: int
 
 
 def _tell_quietly(tell: Callable[[Any], None], message: object) -> None:

@@ -6,7 +6,10 @@ A mixin of :class:`~phoenix_actor.SocketActor`; its shared state is declared in
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -16,16 +19,16 @@ import pykka
 from phoenix_actor import _session as s
 from phoenix_actor._core import SocketCore
 from phoenix_actor._mailbox import (
+    _DeadlinesDue,
     _fail,
     _Request,
     _tell_quietly,
-    _TimedOut,
     _Waiter,
     check_timeout,
 )
 from phoenix_actor._message import ChannelReply, Message
 from phoenix_actor._observer import ChannelState, SocketState
-from phoenix_actor._timers import SCHEDULER
+from phoenix_actor._timers import SCHEDULER, Timer
 from phoenix_actor.exceptions import (
     BufferFullError,
     ChannelClosedError,
@@ -44,6 +47,13 @@ class RepliesMixin(SocketCore):
     def _init_replies(self) -> None:
         self._waiting: dict[int, _Waiter] = {}  # sent, by ref
         self._buffer: deque[_Waiter] = deque()  # not sent yet, in order
+        # Every waiter's deadline, earliest first, and one timer for the earliest: a
+        # request costs no timer of its own (answered ones are dropped lazily).
+        self._deadlines: list[tuple[float, int, _Waiter]] = []
+        self._deadline_order = itertools.count()
+        self._deadline_timer: Timer | None = None
+        self._deadline_at = math.inf
+        self._deadline_token = 0
 
     # -- requests answered through futures ----------------------------------------
 
@@ -54,10 +64,43 @@ class RepliesMixin(SocketCore):
         waiter = _Waiter(
             request.kind, request.topic, request.event, request.payload, request.future
         )
-        tell = self.actor_ref.tell
-        timed_out = _TimedOut(waiter)
-        waiter.timer = SCHEDULER.call_later(timeout, lambda: _tell_quietly(tell, timed_out))
+        waiter.deadline = deadline = time.monotonic() + timeout
+        heapq.heappush(self._deadlines, (deadline, next(self._deadline_order), waiter))
+        if deadline < self._deadline_at:
+            self._arm_deadline(deadline)
         return waiter
+
+    def _arm_deadline(self, deadline: float) -> None:
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
+        self._deadline_token += 1
+        self._deadline_at = deadline
+        tell = self.actor_ref.tell
+        due = _DeadlinesDue(self._deadline_token)
+        delay = deadline - time.monotonic()
+        self._deadline_timer = SCHEDULER.call_later(delay, lambda: _tell_quietly(tell, due))
+
+    def _deadlines_due(self, token: int) -> None:
+        """Time out every waiter whose deadline has passed; arm the timer for the next."""
+        if token != self._deadline_token:
+            return
+        self._deadline_timer = None
+        self._deadline_at = math.inf
+        heap = self._deadlines
+        now = time.monotonic()
+        while heap and (heap[0][2].done or heap[0][0] <= now):
+            waiter = heapq.heappop(heap)[2]
+            if not waiter.done:
+                self._timed_out(waiter)
+        if heap:
+            self._arm_deadline(heap[0][0])
+
+    def _cancel_deadlines(self) -> None:
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
+            self._deadline_timer = None
+        self._deadline_at = math.inf
+        self._deadlines.clear()
 
     def _track_sent(self, waiter: _Waiter, ref: int) -> None:
         waiter.ref = ref
@@ -70,8 +113,6 @@ class RepliesMixin(SocketCore):
         if waiter.done:
             return None
         waiter.done = True
-        if waiter.timer is not None:
-            waiter.timer.cancel()
         if waiter.ref is not None:
             self._waiting.pop(waiter.ref, None)
         return waiter.future

@@ -33,6 +33,7 @@ from phoenix_actor._mailbox import (
     RequestKind,
     _Call,
     _Closed,
+    _DeadlinesDue,
     _fail,
     _HeartbeatDue,
     _Listener,
@@ -44,7 +45,6 @@ from phoenix_actor._mailbox import (
     _Request,
     _Run,
     _tell_quietly,
-    _TimedOut,
     check_timeout,
 )
 from phoenix_actor._message import Frame
@@ -191,6 +191,7 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         self._fail_sent(lambda: SocketStoppedError(stopped))
         self._fail_buffered(lambda _waiter: True, lambda: SocketStoppedError(stopped))
         self._fail_waiting_calls()
+        self._cancel_deadlines()
 
     def _fail_waiting_calls(self) -> None:
         # Requests told to the actor but not handled, and calls still awaiting a reply.
@@ -490,8 +491,8 @@ class SocketActor(RecoveryMixin, RepliesMixin):
             self._closed(message.generation, message.reason)
         elif kind is _HeartbeatDue:
             self._heartbeat_due(message.generation)
-        elif kind is _TimedOut:
-            self._timed_out(message.waiter)
+        elif kind is _DeadlinesDue:
+            self._deadlines_due(message.token)
         elif kind is _Request:
             self._outside_request(message)
         elif kind is _ReconnectDue:

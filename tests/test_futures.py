@@ -276,3 +276,24 @@ def test_buffered_pushes_fail_when_no_reconnect_is_coming(server, client, ref):
     server.disconnect()
     with pytest.raises(pa.DisconnectedError, match="no reconnect is planned"):
         get(future)
+
+
+def test_timeouts_fire_in_deadline_order_with_one_shared_timer(server, client, ref):
+    from phoenix_actor._timers import SCHEDULER
+
+    joined(server, client, ref)
+    slow = run(ref, lambda conn: conn.push_future(TOPIC, "slow", timeout=1.0))
+    fast = run(ref, lambda conn: conn.push_future(TOPIC, "fast", timeout=0.05))
+    many = run(ref, lambda conn: [conn.push_future(TOPIC, "n") for _ in range(100)])
+    live = [entry for entry in SCHEDULER._heap if not entry[2].cancelled]
+    assert len(live) <= 3  # the heartbeat, the deadline timer: no timer per request
+    with pytest.raises(pa.PushTimeoutError, match="'fast'"):
+        get(fast)
+    with pytest.raises(pykka.Timeout):
+        slow.get(timeout=0)  # its deadline is later: still waiting
+    with pytest.raises(pa.PushTimeoutError, match="'slow'"):
+        get(slow)
+    pushes = [server.expect("n") for _ in range(100)]
+    for push in pushes:
+        server.reply(push, "ok")
+    assert all(get(f).ok for f in many)
