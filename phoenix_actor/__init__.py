@@ -31,6 +31,7 @@ from phoenix_actor._observer import (
     SocketStateChanged,
     TellObserver,
 )
+from phoenix_actor._presence_view import PresenceView
 from phoenix_actor._reasons import (
     ClosedByClient,
     ConnectFailed,
@@ -141,6 +142,7 @@ __all__ = [
     "PhoenixActorError",
     "PingTimeout",
     "Presence",
+    "PresenceView",
     "ProtocolError",
     "PushError",
     "PushTimeoutError",

@@ -8,11 +8,9 @@ out as :class:`~phoenix_actor.exceptions.PhoenixActorError` subclasses.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import pykka
@@ -24,8 +22,15 @@ from phoenix_actor._handles import Connection
 from phoenix_actor._mailbox import _Request, check_timeout
 from phoenix_actor._message import ChannelReply
 from phoenix_actor._observer import ChannelState
+from phoenix_actor._presence_view import PresenceView
 from phoenix_actor._reasons import DisconnectReason
 from phoenix_actor._socket import SocketActor, SocketState
+from phoenix_actor._subscription import (
+    DEFAULT_TIMEOUT,
+    ChannelMessage,
+    MessageCallback,
+    Subscription,
+)
 from phoenix_actor._url import Params
 from phoenix_actor.exceptions import (
     CallTimeoutError,
@@ -33,94 +38,12 @@ from phoenix_actor.exceptions import (
     PushTimeoutError,
     SocketStoppedError,
 )
+from phoenix_actor.presence import JoinHook, LeaveHook
 
 logger = logging.getLogger("phoenix_actor.facade")
 
-DEFAULT_TIMEOUT = 10.0
 #: Extra seconds a caller waits beyond a request's own timeout, which the actor enforces.
 _GRACE = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelMessage:
-    """A server push or broadcast, as a :class:`Subscription` hands it out."""
-
-    topic: str
-    event: str
-    payload: Any
-
-
-_END: Any = object()
-
-
-class Subscription:
-    """The messages of one topic (and optionally one event), in arrival order.
-
-    Iterate over it (it ends when the subscription or the socket closes) or call
-    :meth:`get`. The queue is unbounded: a consumer slower than the server makes it
-    grow; ``len(subscription)`` tells how many messages wait.
-    """
-
-    def __init__(self, socket: Socket, topic: str, event: str | None) -> None:
-        self.topic = topic
-        self.event = event
-        self._socket = socket
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._closed = False
-
-    def __repr__(self) -> str:
-        event = "" if self.event is None else f" {self.event!r}"
-        return f"<Subscription {self.topic!r}{event} waiting={len(self)}>"
-
-    def __len__(self) -> int:
-        return self._queue.qsize()
-
-    def _matches(self, topic: str, event: str) -> bool:
-        return topic == self.topic and (self.event is None or event == self.event)
-
-    def _put(self, message: ChannelMessage) -> None:
-        self._queue.put(message)
-
-    def _end(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._queue.put(_END)
-
-    def get(self, timeout: float | None = DEFAULT_TIMEOUT) -> ChannelMessage:
-        """The next message; ``TimeoutError`` after ``timeout`` seconds (None: no limit).
-
-        Raises :class:`SocketStoppedError` once the subscription is closed and drained.
-        """
-        try:
-            item = self._queue.get(timeout=timeout)
-        except queue.Empty:
-            raise TimeoutError(f"no message on {self.topic!r} within {timeout} s") from None
-        if item is _END:
-            self._queue.put(_END)  # stay closed for the next reader
-            raise SocketStoppedError(f"the subscription to {self.topic!r} is closed")
-        message: ChannelMessage = item
-        return message
-
-    def __iter__(self) -> Iterator[ChannelMessage]:
-        while True:
-            try:
-                yield self.get(timeout=None)
-            except SocketStoppedError:
-                return
-
-    def close(self) -> None:
-        """Stop receiving; messages already queued can still be read."""
-        self._socket._unsubscribe(self)
-
-    def __enter__(self) -> Subscription:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
-
-#: ``callback(message)`` for :meth:`Socket.on`; it runs in the socket actor's thread.
-MessageCallback = Callable[[ChannelMessage], None]
 
 
 class _Client(SocketClient):
@@ -143,7 +66,13 @@ class _Client(SocketClient):
     def handle_join_error(self, topic: str, response: Any, conn: Connection) -> None:
         logger.debug("join of %r refused: %r", topic, response)
 
+    def handle_joined(self, topic: str, response: Any, conn: Connection) -> None:
+        for view in self._socket._presences.get(topic, ()):
+            view._reset()
+
     def handle_message(self, topic: str, event: str, payload: Any, conn: Connection) -> None:
+        for view in self._socket._presences.get(topic, ()):
+            view._feed(topic, event, payload)
         self._socket._deliver(ChannelMessage(topic, event, payload))
 
     def handle_info(self, message: Any, conn: Connection) -> None:
@@ -189,6 +118,7 @@ class Socket:
         self._last_reason: DisconnectReason | None = None
         self._subscriptions: list[Subscription] = []
         self._callbacks: list[tuple[str, str | None, MessageCallback]] = []
+        self._presences: dict[str, tuple[PresenceView, ...]] = {}
         first = Connect(url, params) if connect else NoConnect(url, params)
         self._ref: pykka.ActorRef[SocketActor] = SocketActor.start(
             _Client(self, first), config, **options
@@ -377,6 +307,21 @@ class Socket:
         """
         with self._lock:
             self._callbacks.append((topic, event, callback))
+
+    def presence(
+        self, topic: str, on_join: JoinHook | None = None, on_leave: LeaveHook | None = None
+    ) -> PresenceView:
+        """The presence list of ``topic``, kept up to date by the socket: read it from any
+        thread (``keys()``, ``list()``, ``in``). Ask for it before joining the topic, so
+        that the first ``presence_state`` is not missed; the hooks run in the socket's
+        thread."""
+        view = PresenceView(topic, on_join, on_leave)
+        with self._lock:
+            self._presences = {
+                **self._presences,
+                topic: (*self._presences.get(topic, ()), view),
+            }
+        return view
 
     def _unsubscribe(self, subscription: Subscription) -> None:
         with self._lock:

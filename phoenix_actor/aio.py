@@ -41,11 +41,12 @@ import pykka
 
 from phoenix_actor._client import Connect
 from phoenix_actor._config import Config
-from phoenix_actor._facade import _GRACE, DEFAULT_TIMEOUT, ChannelMessage, Socket
+from phoenix_actor._facade import _GRACE, ChannelMessage, Socket
 from phoenix_actor._handles import Connection
 from phoenix_actor._mailbox import RequestKind, _Request, _Run, check_timeout
 from phoenix_actor._message import ChannelReply
 from phoenix_actor._reasons import DisconnectReason
+from phoenix_actor._subscription import DEFAULT_TIMEOUT
 from phoenix_actor._url import Params
 from phoenix_actor.exceptions import (
     CallTimeoutError,

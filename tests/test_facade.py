@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -190,3 +191,32 @@ def test_fifty_threads_share_one_socket(server: PhoenixServer, socket: pa.Socket
     assert len(set(refs)) == threads * pushes
     received = [broadcasts.get(TIMEOUT).payload["i"] for _ in range(sent)]
     assert received == list(range(1, sent + 1))
+
+
+def test_presence_views_follow_who_is_in_a_room(server: PhoenixServer) -> None:
+    arrivals: queue.Queue[str] = queue.Queue()
+    departures: queue.Queue[str] = queue.Queue()
+    with (
+        pa.Socket(server.url, {"user": "ann"}, timeout=TIMEOUT) as ann,
+        pa.Socket(server.url, {"user": "bob"}, timeout=TIMEOUT) as bob,
+    ):
+        room = ann.presence(
+            "room:1",
+            on_join=lambda key, current, _new: arrivals.put(key) if current is None else None,
+            on_leave=lambda key, current, _left: departures.put(key),
+        )
+        assert isinstance(room, pa.PresenceView)
+        ann.join("room:1")
+        assert arrivals.get(timeout=TIMEOUT) == "ann"
+        bob.join("room:1")
+        assert arrivals.get(timeout=TIMEOUT) == "bob"
+        assert sorted(room.keys()) == ["ann", "bob"]
+        assert "bob" in room
+        assert len(room) == 2
+        assert room.get("bob") is not None
+        assert room.get("bob")["metas"][0]["user"] == "bob"  # type: ignore[index]
+        bob.leave("room:1")
+        assert departures.get(timeout=TIMEOUT) == "bob"
+        assert room.keys() == ["ann"]
+        assert [entry["metas"][0]["user"] for entry in room.list()] == ["ann"]
+        assert "PresenceView 'room:1'" in repr(room)
