@@ -15,6 +15,7 @@ import pykka
 from phoenix_actor._checks import is_seconds
 from phoenix_actor._message import ChannelReply, Frame
 from phoenix_actor._reasons import DisconnectReason
+from phoenix_actor._timers import SCHEDULER, Timer
 from phoenix_actor.exceptions import ConfigError
 
 if TYPE_CHECKING:
@@ -118,6 +119,13 @@ def _tell_quietly(tell: Callable[[Any], None], message: object) -> None:
         tell(message)
     except pykka.ActorDeadError:
         pass  # the socket stopped meanwhile
+
+
+def tell_later(ref: pykka.ActorRef[Any], delay: float, message: object) -> Timer:
+    """Tell ``ref`` ``message`` after ``delay`` seconds, from the shared timer thread;
+    nothing happens if the actor has stopped by then."""
+    tell = ref.tell
+    return SCHEDULER.call_later(delay, lambda: _tell_quietly(tell, message))
 
 
 def _fail(future: pykka.Future[Any], error: BaseException) -> None:

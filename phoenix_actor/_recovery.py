@@ -16,7 +16,7 @@ from phoenix_actor import _session as s
 from phoenix_actor._client import Connect, Reconnect
 from phoenix_actor._config import backoff_delay, jittered
 from phoenix_actor._core import SocketCore
-from phoenix_actor._mailbox import _ReconnectDue, _RejoinDue, _Request, _tell_quietly
+from phoenix_actor._mailbox import _ReconnectDue, _RejoinDue, _Request, tell_later
 from phoenix_actor._observer import (
     ChannelState,
     ChannelStateChanged,
@@ -24,7 +24,7 @@ from phoenix_actor._observer import (
     SocketStateChanged,
 )
 from phoenix_actor._reasons import RemoteClosed, reconnect_refusal
-from phoenix_actor._timers import SCHEDULER, Timer
+from phoenix_actor._timers import Timer
 from phoenix_actor.exceptions import NotJoinedError, PushError
 
 logger = logging.getLogger("phoenix_actor.socket")
@@ -129,9 +129,7 @@ class RecoveryMixin(SocketCore):
         self._cancel_reconnect()
         token = next(self._reconnect_token)
         self._reconnect_due_token = token
-        tell = self.actor_ref.tell
-        due = _ReconnectDue(token)
-        self._reconnect_timer = SCHEDULER.call_later(delay, lambda: _tell_quietly(tell, due))
+        self._reconnect_timer = tell_later(self.actor_ref, delay, _ReconnectDue(token))
         self.reconnect_at = time.monotonic() + delay
         self._set_state(SocketState.WAITING)
         logger.info("reconnecting in %.3f s (attempt %d)", delay, self._reconnect_tries)
@@ -186,9 +184,7 @@ class RecoveryMixin(SocketCore):
             old.cancel()
         token = next(self._rejoin_token)
         self._rejoin_due[topic] = token
-        tell = self.actor_ref.tell
-        due = _RejoinDue(topic, token)
-        self._rejoin_timers[topic] = SCHEDULER.call_later(delay, lambda: _tell_quietly(tell, due))
+        self._rejoin_timers[topic] = tell_later(self.actor_ref, delay, _RejoinDue(topic, token))
         logger.info("rejoining %r in %.3f s (attempt %d)", topic, delay, tries)
 
     def _rejoin_timer_fired(self, topic: str, token: int) -> None:

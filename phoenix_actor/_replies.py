@@ -22,13 +22,13 @@ from phoenix_actor._mailbox import (
     _DeadlinesDue,
     _fail,
     _Request,
-    _tell_quietly,
     _Waiter,
     check_timeout,
+    tell_later,
 )
 from phoenix_actor._message import ChannelReply, Message
 from phoenix_actor._observer import ChannelState, SocketState
-from phoenix_actor._timers import SCHEDULER, Timer
+from phoenix_actor._timers import Timer
 from phoenix_actor.exceptions import (
     BufferFullError,
     ChannelClosedError,
@@ -75,10 +75,10 @@ class RepliesMixin(SocketCore):
             self._deadline_timer.cancel()
         self._deadline_token += 1
         self._deadline_at = deadline
-        tell = self.actor_ref.tell
-        due = _DeadlinesDue(self._deadline_token)
         delay = deadline - time.monotonic()
-        self._deadline_timer = SCHEDULER.call_later(delay, lambda: _tell_quietly(tell, due))
+        self._deadline_timer = tell_later(
+            self.actor_ref, delay, _DeadlinesDue(self._deadline_token)
+        )
 
     def _deadlines_due(self, token: int) -> None:
         """Time out every waiter whose deadline has passed; arm the timer for the next."""

@@ -46,6 +46,7 @@ from phoenix_actor._mailbox import (
     _Run,
     _tell_quietly,
     check_timeout,
+    tell_later,
 )
 from phoenix_actor._message import Frame
 from phoenix_actor._observer import ChannelState, SocketState
@@ -57,7 +58,7 @@ from phoenix_actor._reasons import (
 )
 from phoenix_actor._recovery import RecoveryMixin
 from phoenix_actor._replies import RepliesMixin
-from phoenix_actor._timers import SCHEDULER, Timer
+from phoenix_actor._timers import Timer
 from phoenix_actor._transport import Transport, websocket_transport
 from phoenix_actor._url import Params, build_url, check_url, redact_url, resolve_params
 from phoenix_actor.exceptions import (
@@ -297,9 +298,7 @@ class SocketActor(RecoveryMixin, RepliesMixin):
     def _schedule_heartbeat(self, generation: int) -> None:
         interval = self.config.heartbeat_interval
         if interval is not None:
-            tell = self.actor_ref.tell
-            due = _HeartbeatDue(generation)
-            self._heartbeat_timer = SCHEDULER.call_later(interval, lambda: _tell_quietly(tell, due))
+            self._heartbeat_timer = tell_later(self.actor_ref, interval, _HeartbeatDue(generation))
 
     def _heartbeat_due(self, generation: int) -> None:
         interval = self.config.heartbeat_interval

@@ -16,6 +16,7 @@ import pykka
 import websocket
 
 from phoenix_actor._frames import OP_BINARY, OP_PING, OP_PONG, OP_TEXT, FrameError, FrameParser
+from phoenix_actor._mailbox import tell_later
 from phoenix_actor._message import Frame, Opcode
 from phoenix_actor._reasons import (
     ClosedByClient,
@@ -26,7 +27,7 @@ from phoenix_actor._reasons import (
     PingTimeout,
     TransportDown,
 )
-from phoenix_actor._timers import SCHEDULER, Timer
+from phoenix_actor._timers import Timer
 from phoenix_actor._transport_errors import _close_reason, _failure_reason
 from phoenix_actor._transport_options import ConnectPlan, TransportOptions, resolve_options
 from phoenix_actor._url import redact_url
@@ -160,13 +161,7 @@ class TransportActor(pykka.ThreadingActor):
             self._abort()
 
     def _after(self, delay: float, message: object) -> None:
-        tell = self.actor_ref.tell
-
-        def fire() -> None:
-            with contextlib.suppress(pykka.ActorDeadError):
-                tell(message)
-
-        self._ping_timer = SCHEDULER.call_later(delay, fire)
+        self._ping_timer = tell_later(self.actor_ref, delay, message)
 
     def _ping_due(self) -> None:
         """Send a websocket ping; its pong is checked ``ping_timeout`` later."""

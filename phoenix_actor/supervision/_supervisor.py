@@ -14,7 +14,8 @@ from typing import Any
 import pykka
 
 from phoenix_actor._config import Backoff, _check_backoff, backoff_delay
-from phoenix_actor._timers import SCHEDULER, Timer
+from phoenix_actor._mailbox import tell_later
+from phoenix_actor._timers import Timer
 from phoenix_actor.exceptions import ConfigError
 from phoenix_actor.supervision._child import (
     DEFAULT_STOP_TIMEOUT,
@@ -238,8 +239,7 @@ class Supervisor(pykka.ThreadingActor):
         delay = backoff_delay(self.backoff, child.failures)
         child.state = "restarting"
         child.token = token = next(self._tokens)
-        ref, due = self.actor_ref, _RestartDue(child.spec.name, token)
-        child.timer = SCHEDULER.call_later(delay, lambda: _tell(ref, due))
+        child.timer = tell_later(self.actor_ref, delay, _RestartDue(child.spec.name, token))
         logger.warning(
             "child %r of supervisor %r stopped (%s); restarting in %.3f s (attempt %d)",
             child.spec.name,
