@@ -47,9 +47,9 @@ class RecoveryMixin(SocketCore):
         # topics joined once, to rejoin: topic -> join payload
         self._wanted: dict[str, Any] = {}
         self._rejoin_tries: dict[str, int] = {}
-        self._rejoin_timers: dict[str, Timer] = {}
+        # a scheduled rejoin: topic -> (its token, its timer)
+        self._rejoins: dict[str, tuple[int, Timer]] = {}
         self._rejoin_token = itertools.count(1)
-        self._rejoin_due: dict[str, int] = {}
 
     # -- observing --------------------------------------------------------------
 
@@ -145,10 +145,7 @@ class RecoveryMixin(SocketCore):
 
     def _rejoin(self, topic: str) -> None:
         """Join ``topic`` again with its last payload, if it is still wanted and unjoined."""
-        self._rejoin_due.pop(topic, None)
-        timer = self._rejoin_timers.pop(topic, None)
-        if timer is not None:
-            timer.cancel()
+        self._cancel_rejoin(topic)
         if (
             self.config.rejoin_after is None
             or topic not in self._wanted
@@ -179,27 +176,32 @@ class RecoveryMixin(SocketCore):
         except Exception:
             logger.exception("the rejoin_after callable failed: not rejoining %r", topic)
             return
-        old = self._rejoin_timers.pop(topic, None)
-        if old is not None:
-            old.cancel()
+        self._cancel_rejoin(topic)
         token = next(self._rejoin_token)
-        self._rejoin_due[topic] = token
-        self._rejoin_timers[topic] = tell_later(self.actor_ref, delay, _RejoinDue(topic, token))
+        timer = tell_later(self.actor_ref, delay, _RejoinDue(topic, token))
+        self._rejoins[topic] = (token, timer)
         logger.info("rejoining %r in %.3f s (attempt %d)", topic, delay, tries)
 
     def _rejoin_timer_fired(self, topic: str, token: int) -> None:
-        if self._rejoin_due.get(topic) == token:
-            self._rejoin_timers.pop(topic, None)
+        scheduled = self._rejoins.get(topic)
+        if scheduled is not None and scheduled[0] == token:
             self._rejoin(topic)
+
+    def _cancel_rejoin(self, topic: str) -> None:
+        scheduled = self._rejoins.pop(topic, None)
+        if scheduled is not None:
+            scheduled[1].cancel()
+
+    def _cancel_rejoins(self) -> None:
+        for _token, timer in self._rejoins.values():
+            timer.cancel()
+        self._rejoins.clear()
 
     def _forget(self, topic: str, error: Callable[[], BaseException]) -> None:
         """Stop rejoining ``topic``; fail the pushes buffered for it."""
         self._wanted.pop(topic, None)
         self._rejoin_tries.pop(topic, None)
-        self._rejoin_due.pop(topic, None)
-        timer = self._rejoin_timers.pop(topic, None)
-        if timer is not None:
-            timer.cancel()
+        self._cancel_rejoin(topic)
         self._fail_buffered(lambda w: w.topic == topic, error)
 
     def _joining(self, topic: str, out: s.Outbound) -> None:

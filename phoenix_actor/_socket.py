@@ -181,9 +181,7 @@ class SocketActor(RecoveryMixin, RepliesMixin):
     def _shutdown(self) -> None:
         self._set_state(SocketState.STOPPED)
         self._cancel_reconnect()
-        for timer in self._rejoin_timers.values():
-            timer.cancel()
-        self._rejoin_timers.clear()
+        self._cancel_rejoins()
         self._close_transport()
         self._session.disconnected()
         for topic in list(self._channels):
@@ -331,10 +329,7 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         for topic in list(self._channels):
             self._errored_or_closed(topic)
         logger.info("disconnected: %s", reason.describe())
-        for timer in self._rejoin_timers.values():
-            timer.cancel()  # every wanted topic is rejoined once connected again
-        self._rejoin_timers.clear()
-        self._rejoin_due.clear()
+        self._cancel_rejoins()  # every wanted topic is rejoined once connected again
         closed = f"the connection closed: {reason.describe()}"
         self._fail_sent(lambda: ConnectionClosedError(closed))
         self._callback("handle_disconnected", reason)
