@@ -40,6 +40,9 @@ from phoenix_actor.exceptions import (
 
 logger = logging.getLogger("phoenix_actor.socket")
 
+#: Deadline entries at which answered ones are swept out (when they are most of them).
+_COMPACT_AT = 64
+
 
 class RepliesMixin(SocketCore):
     """Joins, leaves and pushes whose replies resolve Pykka futures; the push buffer."""
@@ -65,7 +68,12 @@ class RepliesMixin(SocketCore):
             request.kind, request.topic, request.event, request.payload, request.future
         )
         waiter.deadline = deadline = time.monotonic() + timeout
-        heapq.heappush(self._deadlines, (deadline, next(self._deadline_order), waiter))
+        heap = self._deadlines
+        if len(heap) >= _COMPACT_AT and len(heap) > 2 * (len(self._waiting) + len(self._buffer)):
+            # Answered requests leave their entry behind; drop them all at once.
+            self._deadlines = heap = [entry for entry in heap if not entry[2].done]
+            heapq.heapify(heap)
+        heapq.heappush(heap, (deadline, next(self._deadline_order), waiter))
         if deadline < self._deadline_at:
             self._arm_deadline(deadline)
         return waiter

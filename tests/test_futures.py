@@ -297,3 +297,12 @@ def test_timeouts_fire_in_deadline_order_with_one_shared_timer(server, client, r
     for push in pushes:
         server.reply(push, "ok")
     assert all(get(f).ok for f in many)
+
+
+def test_answered_requests_do_not_pile_up_in_the_deadlines(server, client, ref):
+    joined(server, client, ref)
+    for n in range(300):
+        future = run(ref, lambda conn, n=n: conn.push_future(TOPIC, "n", {"n": n}))
+        server.reply(server.expect("n"), "ok")
+        assert get(future).ok
+    assert len(run(ref, lambda conn: conn._actor._deadlines)) < 100
