@@ -31,8 +31,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import phoenix_actor as pa
-from phoenix_actor.testing import Inbox
 from tests.conftest import TIMEOUT
+from tests.test_socket_actor import Action, Recorder
 
 # -- hypothesis ------------------------------------------------------------------------
 
@@ -135,63 +135,30 @@ class LogCapture(logging.Handler):
 
 # -- a recording client ----------------------------------------------------------------
 
-Action = Callable[..., Any]
 _RESULTS = (pa.Connect, pa.Reconnect, pa.Stop, pa.Reply, pa.NoReply)
 
 
-class Probe(pa.SocketClient):
-    """Puts ``(callback_name, *args)`` in ``events`` for every callback, then runs
+class Probe(Recorder):
+    """The :class:`Recorder` of test_socket_actor, with every wait bounded by ``timeout``:
+    it puts ``(callback_name, *args)`` in ``events`` for every callback, then runs
     ``actions[name](*args)`` (if given) and returns its result.
 
     Unlike the library's default, ``handle_disconnected`` returns None (stay
     disconnected) unless an action says otherwise. An action's result that is no
-    callback result (such as the ref ``conn.join`` returns) is dropped.
+    callback result (such as the ref ``conn.join`` returns) is dropped, and
+    ``handle_call`` answers ``Reply(request)`` unless an action says otherwise.
     """
 
     def __init__(self, first: pa.InitResult, **actions: Action) -> None:
-        self.first = first
-        self.actions = actions
-        self.events: Inbox[tuple[Any, ...]] = Inbox()
+        super().__init__(first, **actions)
 
     def _record(self, name: str, *args: Any) -> Any:
-        self.events.put((name, *args))
-        action = self.actions.get(name)
-        result = action(*args) if action is not None else None
+        result = super()._record(name, *args)
         return result if isinstance(result, _RESULTS) else None
-
-    def init(self) -> pa.InitResult:
-        return self.first
-
-    def handle_connected(self, conn: pa.Connection) -> Any:
-        return self._record("connected", conn)
-
-    def handle_disconnected(self, reason: pa.DisconnectReason) -> Any:
-        return self._record("disconnected", reason)
-
-    def handle_joined(self, topic: str, response: Any, conn: pa.Connection) -> Any:
-        return self._record("joined", topic, response, conn)
-
-    def handle_join_error(self, topic: str, response: Any, conn: pa.Connection) -> Any:
-        return self._record("join_error", topic, response, conn)
-
-    def handle_channel_closed(self, topic: str, payload: Any, conn: pa.Connection) -> Any:
-        return self._record("channel_closed", topic, payload, conn)
-
-    def handle_message(self, topic: str, event: str, payload: Any, conn: pa.Connection) -> Any:
-        return self._record("message", topic, event, payload, conn)
-
-    def handle_reply(self, topic: str, ref: Any, payload: Any, conn: pa.Connection) -> Any:
-        return self._record("reply", topic, ref, payload, conn)
-
-    def handle_info(self, message: Any, conn: pa.Connection) -> Any:
-        return self._record("info", message, conn)
 
     def handle_call(self, request: Any, caller: pa.Caller, conn: pa.Connection) -> Any:
         result = self._record("call", request, caller, conn)
         return pa.Reply(request) if result is None else result
-
-    def terminate(self, reason: Any) -> None:
-        self._record("terminate", reason)
 
     def wait(self, name: str, timeout: float = TIMEOUT) -> tuple[Any, ...]:
         """Remove and return the first recorded ``name`` event."""
