@@ -154,6 +154,9 @@ class ClosedByClient(DisconnectReason):
 
 #: Close codes after which ``Reconnect()`` gives up: policy violation.
 FINAL_CLOSE_CODES = frozenset({1008})
+#: Close codes that ask to come back later (service restart, try again later):
+#: ``Reconnect()`` waits the longest step of its schedule.
+LATER_CLOSE_CODES = frozenset({1012, 1013})
 #: HTTP statuses of a refused handshake after which ``Reconnect()`` gives up.
 FINAL_HTTP_STATUSES = frozenset({401, 403})
 

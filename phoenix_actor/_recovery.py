@@ -23,14 +23,11 @@ from phoenix_actor._observer import (
     SocketState,
     SocketStateChanged,
 )
-from phoenix_actor._reasons import RemoteClosed, reconnect_refusal
+from phoenix_actor._reasons import LATER_CLOSE_CODES, RemoteClosed, reconnect_refusal
 from phoenix_actor._timers import Timer
 from phoenix_actor.exceptions import NotJoinedError, PushError
 
 logger = logging.getLogger("phoenix_actor.socket")
-
-#: Close codes that ask to come back later: service restart, try again later.
-_LATER_CLOSE_CODES = frozenset({1012, 1013})
 
 
 class RecoveryMixin(SocketCore):
@@ -121,7 +118,7 @@ class RecoveryMixin(SocketCore):
             reason = self._last_reason
             if (
                 isinstance(reason, RemoteClosed)
-                and reason.code in _LATER_CLOSE_CODES
+                and reason.code in LATER_CLOSE_CODES
                 and not callable(schedule)
             ):
                 delay = max(delay, *schedule)
