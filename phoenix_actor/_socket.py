@@ -10,6 +10,7 @@ connection: the topics to rejoin, the pushes waiting in the buffer, the backoff 
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -87,6 +88,12 @@ logger = logging.getLogger("phoenix_actor.socket")
 # -- the actor -----------------------------------------------------------------------
 
 
+@functools.cache
+def _default_config() -> Config:
+    """One validated default ``Config`` (it is frozen and its parts are stateless)."""
+    return Config()
+
+
 class SocketActor(RecoveryMixin, RepliesMixin):
     """A Pykka actor running a :class:`SocketClient`'s callbacks.
 
@@ -100,7 +107,7 @@ class SocketActor(RecoveryMixin, RepliesMixin):
     def __init__(self, client: SocketClient, config: Config | None = None, **options: Any):
         super().__init__()
         if config is None:
-            config = Config()
+            config = _default_config()
         elif not isinstance(config, Config):
             raise ConfigError(f"config must be a phoenix_actor.Config, not {config!r}")
         if options:
@@ -287,11 +294,12 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         self._session.connected()
         self._conn = conn = Connection(self, generation)
         logger.info("connected")
-        self._schedule_heartbeat(generation)
         self._callback("handle_connected", conn)
         if conn.is_connected and not self._stopping:
             for topic in list(self._wanted):
                 self._rejoin(topic)
+        if conn.is_connected:  # after the joins: the first timer starts the timer thread
+            self._schedule_heartbeat(generation)
 
     def _schedule_heartbeat(self, generation: int) -> None:
         interval = self.config.heartbeat_interval

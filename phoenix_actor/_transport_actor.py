@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import struct
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ from phoenix_actor._timers import Timer
 from phoenix_actor._transport_errors import _close_reason, _failure_reason
 from phoenix_actor._transport_options import ConnectPlan, TransportOptions, resolve_options
 from phoenix_actor._url import redact_url
-from phoenix_actor._wire import _Wire
+from phoenix_actor._wire import _Wire, encode_frame
 
 if TYPE_CHECKING:
     from phoenix_actor._transport import TransportListener
@@ -42,6 +43,7 @@ _CLOSE_NORMAL = 1000
 _CLOSE_PROTOCOL_ERROR = 1002
 _READ_SIZE = 65536
 _LOST = "Connection to remote host was lost."
+_OPCODES = {Opcode.TEXT: websocket.ABNF.OPCODE_TEXT, Opcode.BINARY: websocket.ABNF.OPCODE_BINARY}
 _JOIN_TIMEOUT = 5.0
 #: How long a close waits for the transport to send its close frame before aborting.
 _GRACEFUL_CLOSE = 0.25
@@ -49,7 +51,9 @@ _GRACEFUL_CLOSE = 0.25
 
 @dataclass(frozen=True, slots=True)
 class _Send:
-    frame: Frame
+    """Write these bytes (one or more encoded frames; empty: just a direct write's tail)."""
+
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,15 +113,15 @@ class TransportActor(pykka.ThreadingActor):
         self._reader = threading.Thread(
             target=self._read_loop, name=f"phoenix_actor-reader-{id(self):x}", daemon=True
         )
+        # Connecting starts now, while Pykka starts the actor's own thread: what it
+        # reports before the actor runs waits in the mailbox, or goes to the listener.
+        self._reader.start()
 
     # -- actor side ---------------------------------------------------------------
 
-    def on_start(self) -> None:
-        self._reader.start()
-
     def on_receive(self, message: Any) -> None:
         if isinstance(message, _Send):
-            self._send(message.frame)
+            self._send(message.data)
         elif isinstance(message, _OwnerClosing):
             with self._report_lock:
                 self._reported = True
@@ -148,17 +152,16 @@ class TransportActor(pykka.ThreadingActor):
         logger.debug("connection to %s ended: %s", redact_url(self._url), reason.describe())
         self._listener.disconnected(reason)
 
-    def _send(self, frame: Frame) -> None:
-        if self._closing.is_set():
-            return
-        abnf = websocket.ABNF
-        opcode = abnf.OPCODE_TEXT if frame.opcode is Opcode.TEXT else abnf.OPCODE_BINARY
+    def _send(self, data: bytes) -> None:
         try:
-            self._ws.send(frame.data, opcode)
+            if not self._closing.is_set():
+                self._wire.write(data)
         except (OSError, websocket.WebSocketException) as exc:
             # The reader sees the broken connection and reports it; make sure it wakes.
             logger.debug("send failed (%s); aborting the connection", exc)
             self._abort()
+        finally:
+            self._wire.written += 1
 
     def _after(self, delay: float, message: object) -> None:
         self._ping_timer = tell_later(self.actor_ref, delay, message)
@@ -169,7 +172,7 @@ class TransportActor(pykka.ThreadingActor):
         if timeout is None or self._closing.is_set():
             return
         try:
-            self._ws.ping()
+            self._wire.write(encode_frame(b"", websocket.ABNF.OPCODE_PING))
         except (OSError, websocket.WebSocketException) as exc:
             logger.debug("ping failed (%s); aborting the connection", exc)
             self._abort()
@@ -197,8 +200,7 @@ class TransportActor(pykka.ThreadingActor):
         if self._ping_timer is not None:
             self._ping_timer.cancel()
         if self._ws.connected:
-            with contextlib.suppress(OSError, websocket.WebSocketException):
-                self._ws.send_close(_CLOSE_NORMAL)
+            self._close_quietly(_CLOSE_NORMAL)
         self._abort()
         if self._reader.is_alive() and self._reader is not threading.current_thread():
             self._reader.join(_JOIN_TIMEOUT)
@@ -288,7 +290,7 @@ class TransportActor(pykka.ThreadingActor):
                     batch.append(Frame(binary, payload))
                 elif opcode == OP_PING:
                     with contextlib.suppress(OSError, websocket.WebSocketException):
-                        self._ws.pong(payload)
+                        self._wire.write(encode_frame(payload, websocket.ABNF.OPCODE_PONG))
                 elif opcode == OP_PONG:
                     self._pongs += 1
                 else:  # close: answer it, after delivering what came before it
@@ -300,8 +302,10 @@ class TransportActor(pykka.ThreadingActor):
                 report(batch)
 
     def _close_quietly(self, code: int) -> None:
+        self._ws.connected = False
+        close = encode_frame(struct.pack("!H", code), websocket.ABNF.OPCODE_CLOSE)
         with contextlib.suppress(OSError, websocket.WebSocketException):
-            self._ws.send_close(code)
+            self._wire.write(close)
 
 
 class _ActorTransport:
@@ -314,8 +318,17 @@ class _ActorTransport:
         self._wire = wire
 
     def send(self, frame: Frame) -> None:
+        """Write ``frame`` from this (the owner's) thread when that cannot block, else
+        hand it to the transport actor; frames go out in the order they are sent."""
+        wire = self._wire
+        data = encode_frame(frame.data, _OPCODES[frame.opcode])
+        if wire.queued == wire.written and wire.write_nowait(data):
+            if not wire.has_tail:
+                return
+            data = b""  # the transport actor writes the tail
+        wire.queued += 1
         try:
-            self._ref.tell(_Send(frame))
+            self._ref.tell(_Send(data))
         except pykka.ActorDeadError:
             logger.debug("frame dropped: the transport has stopped")
 

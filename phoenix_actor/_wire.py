@@ -1,14 +1,19 @@
 """The websocket of one connection attempt, with the TCP (and TLS) opened by us.
 
 :class:`_Wire` opens the connection where :meth:`_Wire.abort` can reach it, so that a
-stop interrupts a connect or TLS handshake in progress.
+stop interrupts a connect or TLS handshake in progress, and it is the one way frames
+are written: whole, in order, under websocket-client's write lock, and either without
+blocking (the owner's thread) or blocking (the transport actor and its reader).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import socket
+import ssl
+import struct
 import threading
 
 import websocket
@@ -20,17 +25,51 @@ from phoenix_actor._transport_options import ConnectPlan
 
 #: Connect errors after which the next address of the host is tried (as websocket-client).
 _NEXT_ADDRESS_ERRNOS = frozenset({errno.ECONNREFUSED, errno.ENETUNREACH})
+#: A send flag that makes one write non-blocking (absent on Windows: no direct writes).
+_DONTWAIT: int | None = getattr(socket, "MSG_DONTWAIT", None)
+
+
+_HEADER_16 = struct.Struct("!BBH").pack
+_HEADER_64 = struct.Struct("!BBQ").pack
+
+
+def encode_frame(data: bytes, opcode: int, key: bytes | None = None) -> bytes:
+    """One final client frame (RFC 6455, section 5.2), masked with ``key``.
+
+    The key is 4 random bytes from ``os.urandom`` unless given (tests give one).
+    """
+    length = len(data)
+    first = 0x80 | opcode  # FIN, no extension bits
+    if length < 126:
+        header = bytes((first, 0x80 | length))
+    elif length < 0x10000:
+        header = _HEADER_16(first, 0x80 | 126, length)
+    else:
+        header = _HEADER_64(first, 0x80 | 127, length)
+    if key is None:
+        key = os.urandom(4)
+    if not length:
+        return header + key
+    mask = int.from_bytes((key * (length // 4 + 1))[:length], "little")
+    masked = (int.from_bytes(data, "little") ^ mask).to_bytes(length, "little")
+    return header + key + masked
 
 
 class _Wire:
     """The websocket of one attempt, shared by the transport actor, its reader and the
     owner's handle, which may abort it from its own thread."""
 
-    __slots__ = ("_opening", "closing", "ws")
+    __slots__ = ("_opening", "_tail", "closing", "queued", "written", "ws")
 
     def __init__(self, plan: ConnectPlan) -> None:
         self.closing = threading.Event()
         self._opening: socket.socket | None = None
+        #: What a direct write could not write; under ``ws.lock``, the next write sends it.
+        self._tail = b""
+        #: Frames the owner handed to the transport actor, and how many it has written:
+        #: the owner writes directly only when the two are equal, so frames keep their order.
+        self.queued = 0  # written by the owner's thread only
+        self.written = 0  # written by the transport actor's thread only
         self.ws = websocket.WebSocket(
             enable_multithread=True,
             skip_utf8_validation=True,
@@ -82,6 +121,56 @@ class _Wire:
                 sock = websocket_http._ssl_socket(sock, plan.sslopt, hostname)
             return sock
         raise error if error is not None else OSError(f"no address for {hostname!r}")
+
+    def write_nowait(self, data: bytes) -> bool:
+        """Write ``data`` now if that cannot block; True when the frame is taken care of.
+
+        Called from the owner's thread. False means nothing was written (the write lock
+        is taken, the connection is TLS, or the kernel's buffer is full): hand the frame
+        to the transport actor. A partial write keeps the rest as the tail
+        (:attr:`has_tail`), which the next :meth:`write` sends first: the owner then
+        hands the transport actor an empty write, so that it goes soon.
+        """
+        sock = self.ws.sock
+        if _DONTWAIT is None or sock is None or isinstance(sock, ssl.SSLSocket):
+            return False
+        lock = self.ws.lock
+        if not lock.acquire(blocking=False):
+            return False
+        try:
+            if self._tail:
+                return False
+            if self.closing.is_set():
+                return True
+            try:
+                sent = sock.send(data, _DONTWAIT)
+            except BlockingIOError:
+                return False
+            except OSError:
+                self.abort()  # the reader sees it and reports the lost connection
+                return True
+            self._tail = data[sent:]
+            return True
+        finally:
+            lock.release()
+
+    @property
+    def has_tail(self) -> bool:
+        """Part of a frame is still to be written (by the next :meth:`write`)."""
+        return bool(self._tail)
+
+    def write(self, data: bytes) -> None:
+        """Write the tail of a direct write, then ``data``; blocks until both are sent.
+
+        Raises ``OSError`` (or ``WebSocketException``) when the connection is broken.
+        """
+        with self.ws.lock:
+            sock = self.ws.sock
+            if sock is None:
+                raise websocket.WebSocketConnectionClosedException("the socket is closed")
+            data, self._tail = self._tail + data, b""
+            if data:
+                sock.sendall(data)
 
     def abort(self) -> None:
         """Shut the TCP connection down: wakes the reader and fails a blocked write; also
