@@ -103,4 +103,10 @@ def websocket_transport(
         logger.warning("cannot connect to %s: %s", redact_url(url), exc)
         return _FailedTransport(listener, ConnectFailed("config", str(exc)))
     wire = _Wire(plan)
-    return _ActorTransport(TransportActor.start(url, options, listener, plan, wire), wire)
+    try:
+        ref = TransportActor.start(url, options, listener, plan, wire)
+    except BaseException:
+        wire.closing.set()  # the reader, started in __init__, then ends on its own
+        wire.abort()
+        raise
+    return _ActorTransport(ref, wire)

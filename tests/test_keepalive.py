@@ -23,12 +23,24 @@ GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 PING, PONG, CLOSE = 0x9, 0xA, 0x8
 
 
-class RawServer:
-    """Accepts one websocket, then reads frames; answers pings when ``pong`` is set."""
+def unmask(data: bytes, key: bytes) -> bytes:
+    size = len(data)
+    mask = int.from_bytes((key * (size // 4 + 1))[:size], "big")
+    return (int.from_bytes(data, "big") ^ mask).to_bytes(size, "big")
 
-    def __init__(self, pong: bool) -> None:
+
+class RawServer:
+    """Accepts one websocket, then reads frames; answers pings when ``pong`` is set.
+
+    With a ``gate``, it reads no frame until the gate is set (a peer that is slow to
+    read). Every frame goes to ``frames``, its opcode also to ``opcodes``.
+    """
+
+    def __init__(self, pong: bool, gate: threading.Event | None = None) -> None:
         self.pong = pong
+        self.gate = gate
         self.opcodes: queue.Queue[int] = queue.Queue()
+        self.frames: queue.Queue[tuple[int, bytes]] = queue.Queue()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._conn: socket.socket | None = None
@@ -68,6 +80,8 @@ class RawServer:
                 b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                 b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept.encode() + b"\r\n\r\n"
             )
+            if self.gate is not None:
+                self.gate.wait(TIMEOUT * 2)
             while True:
                 first, second = self._read(conn, 2)
                 opcode, size = first & 0x0F, second & 0x7F
@@ -76,7 +90,8 @@ class RawServer:
                 elif size == 127:
                     size = int.from_bytes(self._read(conn, 8), "big")
                 mask = self._read(conn, 4)
-                data = bytes(b ^ mask[i % 4] for i, b in enumerate(self._read(conn, size)))
+                data = unmask(self._read(conn, size), mask)
+                self.frames.put((opcode, data))
                 self.opcodes.put(opcode)
                 if opcode == PING and self.pong:
                     conn.sendall(bytes([0x80 | PONG, len(data)]) + data)
