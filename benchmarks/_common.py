@@ -152,6 +152,20 @@ def settle(probe: Callable[[], int], target: int, timeout: float = 5.0) -> int:
         time.sleep(0.02)
 
 
+class CpuClock:
+    """This process's CPU seconds (user and kernel) since it was made."""
+
+    def __init__(self) -> None:
+        self._start = os.times()
+
+    def metrics(self) -> Metrics:
+        now = os.times()
+        return {
+            "cpu_user_s": now.user - self._start.user,
+            "cpu_sys_s": now.system - self._start.system,
+        }
+
+
 class Tally:
     """Counts finished parties across threads; ``done`` is set when all have finished."""
 

@@ -17,6 +17,7 @@ from benchmarks._common import (
     BenchError,
     Context,
     Counts,
+    CpuClock,
     Metrics,
     Tally,
     blast,
@@ -197,10 +198,11 @@ def fanout(ctx: Context, counts: Counts) -> Metrics:
             "threads": os_threads() - threads0,
             "connect_s": time.perf_counter() - t0,
         }
-        t0 = time.perf_counter()
+        t0, cpu = time.perf_counter(), CpuClock()
         blast(ctx, topic, counts.fanout)
         wait(tally.done, ctx, "every socket's broadcasts")
         metrics["msgs_per_s"] = counts.sockets * counts.fanout / (tally.finished_at - t0)
+        metrics.update(cpu.metrics())
         metrics["peak_rss_mb"] = peak_rss_mb()
         return metrics
     finally:

@@ -17,6 +17,7 @@ from benchmarks._common import (
     BenchError,
     Context,
     Counts,
+    CpuClock,
     Metrics,
     blast,
     latency_metrics,
@@ -147,7 +148,7 @@ def fanout(ctx: Context, counts: Counts) -> Metrics:
                 raise BenchError("a socket closed before the blast")
             selector.register(raw.ws.sock, selectors.EVENT_READ, raw)
             left[raw] = counts.fanout
-        t0 = time.perf_counter()
+        t0, cpu = time.perf_counter(), CpuClock()
         blast(ctx, topic, counts.fanout)
         deadline = time.monotonic() + ctx.timeout
         loads = json.loads
@@ -164,6 +165,7 @@ def fanout(ctx: Context, counts: Counts) -> Metrics:
         seconds = time.perf_counter() - t0
         selector.close()
         metrics["msgs_per_s"] = counts.sockets * counts.fanout / seconds
+        metrics.update(cpu.metrics())
         metrics["peak_rss_mb"] = peak_rss_mb()
         return metrics
     finally:

@@ -20,6 +20,7 @@ from benchmarks._common import (
     BenchError,
     Context,
     Counts,
+    CpuClock,
     Metrics,
     Skip,
     blast,
@@ -170,10 +171,11 @@ async def _fanout(ctx: Context, counts: Counts) -> Metrics:
             "connect_s": time.perf_counter() - t0,
         }
         waits = [endpoint.expect(counts.fanout) for endpoint in endpoints]
-        t0 = time.perf_counter()
+        t0, cpu = time.perf_counter(), CpuClock()
         await _blast(ctx, endpoints[0].topic, counts.fanout)
         ends = await asyncio.wait_for(asyncio.gather(*waits), ctx.timeout)
         metrics["msgs_per_s"] = counts.sockets * counts.fanout / (max(ends) - t0)
+        metrics.update(cpu.metrics())
         metrics["peak_rss_mb"] = peak_rss_mb()
         return metrics
     finally:
