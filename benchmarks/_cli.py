@@ -13,8 +13,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from benchmarks import _machine, _profile, _report, _server
-from benchmarks._common import Context, Counts
+from benchmarks import _floor, _machine, _profile, _report, _server
+from benchmarks._common import BenchError, Context, Counts
 from benchmarks._report import SCENARIOS, Cell, Results
 from benchmarks.contenders import (
     CALLBACK,
@@ -78,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
         "--profile",
         action="store_true",
         help="instead: cProfile phoenix_actor's threads in the inbound scenario",
+    )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="instead: measure the design's fixed costs (threads, actors, hand-offs) on "
+        "this machine, without phoenix_actor or the load server",
     )
     return parser
 
@@ -154,7 +160,7 @@ class Runner:
 
     def cell(self, contender: Contender, scenario: str, repeats: int) -> Cell:
         """All runs of one cell; scenario 4 gets a fresh process per run (for its RSS)."""
-        per_process = 1 if scenario == "fanout" else repeats
+        per_process = 1 if scenario in ("fanout", "fanout_tuned") else repeats
         cell = Cell()
         for _ in range(repeats // per_process):
             part = self.finish(
@@ -214,6 +220,26 @@ def _profile_run(runner: Runner, counts: Counts) -> int:
     return 0
 
 
+def _floor_run(
+    argv: Sequence[str] | None, args: argparse.Namespace, repeats: int, timeout: float
+) -> int:
+    """``--floor``: the design's fixed costs, measured here; no Node.js, no phoenix_actor."""
+    command = " ".join(["python -m benchmarks", *(argv if argv is not None else sys.argv[1:])])
+    machine = _floor.machine()
+    print(f"# phoenix_actor design floor\n\n`{command}`\n", flush=True)
+    print("\n".join(machine), end="\n\n", flush=True)
+    try:
+        lines = _floor.run(args.smoke, repeats, timeout)
+    except (BenchError, OSError) as exc:
+        print(f"benchmarks: the floor could not be measured: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as output:
+            output.write("\n".join([*machine, "", *lines]) + "\n")
+    return 0
+
+
 def _report_lines(
     results: Results,
     *,
@@ -251,6 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     counts = Counts.smoke() if args.smoke else Counts()
     repeats = args.repeat or (1 if args.smoke else 3)
     timeout = args.timeout or (20.0 if args.smoke else 60.0)
+    if args.floor:  # its runs are short: five of each, to see the spread
+        return _floor_run(argv, args, args.repeat or (1 if args.smoke else 5), timeout)
     try:
         _server.node()
         if _server.ensure_packages():
