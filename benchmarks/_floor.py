@@ -453,11 +453,6 @@ def run(smoke: bool, repeats: int, timeout: float) -> list[str]:
     def added(key: str, mode: dict[str, list[float]]) -> str:
         return f"+{mode[key][0] - mode['trip0'][0]:.1f} us"
 
-    def needs(key: str) -> str:
-        return "{:,.0f} us unpinned, {:,.0f} us on one core".format(
-            *(5 * (m[key][0] - m["trip0"][0]) for m in (free, pin))
-        )
-
     starts = {name: 2 * m["actor"][0] + m["thread"][0] for name, m in (("", free), ("1", pin))}
     lines = [
         f"Latencies: p50 and p99, medians of {repeats} run{'s' if repeats > 1 else ''}; msg/s "
@@ -470,8 +465,6 @@ def run(smoke: bool, repeats: int, timeout: float) -> list[str]:
         f"- a round trip with one hand-off (the callback API) takes {added('trip1', free)} "
         f"(unpinned p50; one core: {added('trip1', pin)}); with three (the facade), "
         f"{added('trip3', free)} (one core: {added('trip3', pin)})",
-        "- push->reply p50 <= 1.2x raw holds only if a raw round trip takes 5x the added "
-        f"time: {needs('trip1')} with one hand-off; {needs('trip3')} with three",
         f"- connect: 3 thread starts = {3 * free['thread'][0]:.0f} us; 2 actor starts + 1 thread "
         f"start = {starts['']:.0f} us (unpinned p50; one core: {starts['1']:.0f} us); connect "
         f"+ join p50 <= 1.3x raw needs a raw connect + join of >= {starts[''] / 300:.2f} ms",
