@@ -349,10 +349,8 @@ def _fan_out(peer: _Peer, sockets: int, messages: int, actors: bool) -> list[flo
 
 def machine() -> list[str]:
     """What the floor depends on: cores, load, OS, Python and pykka."""
-    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     return [
-        f"- CPU: {os.cpu_count()} cores, {_machine._cpu_model()}; load average at start {load}",
-        f"- OS: {platform.system()} {platform.release()}",
+        *_machine.host(),
         f"- Python {platform.python_version()} ({platform.python_implementation()}, switch "
         f"interval {sys.getswitchinterval() * 1e3:g} ms), pykka {metadata.version('pykka')}",
     ]

@@ -41,6 +41,15 @@ def _git() -> str:
     return f"{head}{' + uncommitted changes in phoenix_actor/' if dirty else ''}"
 
 
+def host() -> list[str]:
+    """The CPU (with the load average now) and the OS."""
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    return [
+        f"- CPU: {os.cpu_count()} cores, {_cpu_model()}; load average at start {load}",
+        f"- OS: {platform.system()} {platform.release()}",
+    ]
+
+
 def describe() -> list[str]:
     """Lines describing this machine and the software measured."""
     versions = []
@@ -50,10 +59,8 @@ def describe() -> list[str]:
         except metadata.PackageNotFoundError:
             versions.append(f"{name} (not installed)")
     npm = ", ".join(f"{name} {v}" for name, v in sorted(_server.installed_versions().items()))
-    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     return [
-        f"- CPU: {os.cpu_count()} cores, {_cpu_model()}; load average at start {load}",
-        f"- OS: {platform.system()} {platform.release()}",
+        *host(),
         f"- Python {platform.python_version()} ({platform.python_implementation()}); "
         f"Node.js {_run(_server.node(), '--version') or 'unknown'}",
         f"- Python packages: {', '.join(versions)}",

@@ -7,15 +7,12 @@ nothing about speed: only that it exits 0 and prints every row with numbers in i
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import TIMEOUT
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.test_benchmarks_smoke import run_benchmarks
+from tests.test_benchmarks_smoke import table_cells as _cells
 
 ROWS = (
     "1. threading.Thread start()",
@@ -35,21 +32,9 @@ ROWS = (
 VALUE = re.compile(r"^[\d,]+(\.\d+)?( \(\d+\.\d\dx\)| - [\d,]+(\.\d+)?)?$")
 
 
-def _cells(line: str) -> list[str]:
-    return [cell.strip() for cell in line.strip().strip("|").split("|")]
-
-
 @pytest.mark.timeout(30 + 6 * TIMEOUT)
 def test_floor_smoke_prints_every_row() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--floor", "--smoke"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=20 + 6 * TIMEOUT,
-        check=False,
-    )
-    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    done = run_benchmarks("--floor", "--smoke", timeout=20 + 6 * TIMEOUT)
     lines = done.stdout.splitlines()
     header = _cells(next(line for line in lines if line.startswith("| design floor")))
     rows = [_cells(line) for line in lines if re.match(r"\| \d\. ", line)]

@@ -32,27 +32,35 @@ ROWS = ("1. inbound", "2. push->reply p50", "3. connect + join p50", "4. ", "5. 
 NUMBER = re.compile(r"^-?[\d,]+(\.\d+)?( \(\d+\.\d\dx\))?$")
 
 
-def _cells(line: str) -> list[str]:
+def table_cells(line: str) -> list[str]:
     return [cell.strip() for cell in line.strip().strip("|").split("|")]
 
 
 @pytest.mark.timeout(60 + 30 * TIMEOUT)  # npm ci may run first
-def test_smoke_run_prints_the_table() -> None:
+def run_benchmarks(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``python -m benchmarks *args``, which must exit 0 within ``timeout`` seconds."""
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--smoke"],
+        [sys.executable, "-m", "benchmarks", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=30 + 30 * TIMEOUT,
+        timeout=timeout,
         check=False,
     )
     assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    return done
+
+
+def test_smoke_run_prints_the_table() -> None:
+    done = run_benchmarks("--smoke", timeout=30 + 30 * TIMEOUT)
     lines = done.stdout.splitlines()
     header = next(line for line in lines if line.startswith("| scenario"))
-    columns = _cells(header)
+    columns = table_cells(header)
     assert columns[:4] == ["scenario", "unit", "raw", "phoenix_actor"]
     assert "phoenix.js" in columns
-    rows = {_cells(line)[0]: _cells(line) for line in lines if re.match(r"\| \d\. ", line)}
+    rows = {
+        table_cells(line)[0]: table_cells(line) for line in lines if re.match(r"\| \d\. ", line)
+    }
     for prefix in ROWS:
         assert any(label.startswith(prefix) for label in rows), f"no row {prefix!r}"
     for label, cells in rows.items():
