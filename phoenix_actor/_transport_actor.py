@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import struct
 import threading
 from dataclasses import dataclass
@@ -230,6 +231,7 @@ class TransportActor(pykka.ThreadingActor):
         options, plan = self._options, self._plan
         try:
             opened = self._wire.open(self._url, plan, options.connect_timeout)
+            ahead = None if opened is None else _ReadAhead(opened)
             self._ws.connect(  # type: ignore[no-untyped-call]
                 self._url,
                 header=plan.header,
@@ -237,8 +239,10 @@ class TransportActor(pykka.ThreadingActor):
                 suppress_origin=options.origin is None,
                 timeout=options.connect_timeout,
                 **plan.connect_kwargs,
-                **({} if opened is None else {"socket": opened}),
+                **({} if ahead is None else {"socket": ahead}),
             )
+            if ahead is not None:
+                self._ws.sock = opened  # what was read past the upgrade: the first frames
         except websocket.WebSocketException as exc:
             redirect = self._redirect()
             return redirect if redirect is not None else _failure_reason(exc)
@@ -257,9 +261,9 @@ class TransportActor(pykka.ThreadingActor):
             with contextlib.suppress(pykka.ActorDeadError):
                 self.actor_ref.tell(_Opened())
         self._listener.connected()
-        return self._read_frames()
+        return self._read_frames(b"" if ahead is None else ahead.buffered)
 
-    def _read_frames(self) -> DisconnectReason:
+    def _read_frames(self, first: bytes = b"") -> DisconnectReason:
         """Read the socket in large chunks and report every message of a chunk at once."""
         sock = self._ws.sock
         if sock is None:
@@ -269,13 +273,15 @@ class TransportActor(pykka.ThreadingActor):
         feed = parser.feed
         report = self._listener.frames
         text, binary = Opcode.TEXT, Opcode.BINARY
+        data = first
         while True:
-            try:
-                data = recv(_READ_SIZE)
-            except OSError as exc:
-                return ConnectionLost(str(exc) or type(exc).__name__)
             if not data:
-                return ConnectionLost(_LOST)
+                try:
+                    data = recv(_READ_SIZE)
+                except OSError as exc:
+                    return ConnectionLost(str(exc) or type(exc).__name__)
+                if not data:
+                    return ConnectionLost(_LOST)
             try:
                 messages = feed(data)
             except FrameError as exc:
@@ -300,12 +306,37 @@ class TransportActor(pykka.ThreadingActor):
                     return _close_reason(payload)
             if batch:
                 report(batch)
+            data = b""
 
     def _close_quietly(self, code: int) -> None:
         self._ws.connected = False
         close = encode_frame(struct.pack("!H", code), websocket.ABNF.OPCODE_CLOSE)
         with contextlib.suppress(OSError, websocket.WebSocketException):
             self._wire.write(close)
+
+
+class _ReadAhead:
+    """The socket during the HTTP upgrade, read 4 KiB at a time.
+
+    websocket-client reads the upgrade response one byte per ``recv``; this serves those
+    reads from memory. What it read past the response (frames the server sent at once)
+    is left in :attr:`buffered`, for the reader's frame parser.
+    """
+
+    __slots__ = ("_sock", "buffered")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.buffered = b""
+
+    def recv(self, size: int) -> bytes:
+        if not self.buffered:
+            self.buffered = self._sock.recv(4096)
+        data, self.buffered = self.buffered[:size], self.buffered[size:]
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
 
 
 class _ActorTransport:

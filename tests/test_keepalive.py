@@ -33,12 +33,16 @@ class RawServer:
     """Accepts one websocket, then reads frames; answers pings when ``pong`` is set.
 
     With a ``gate``, it reads no frame until the gate is set (a peer that is slow to
-    read). Every frame goes to ``frames``, its opcode also to ``opcodes``.
+    read). ``greeting`` is sent in the same write as the upgrade response. Every frame
+    goes to ``frames``, its opcode also to ``opcodes``.
     """
 
-    def __init__(self, pong: bool, gate: threading.Event | None = None) -> None:
+    def __init__(
+        self, pong: bool, gate: threading.Event | None = None, greeting: bytes = b""
+    ) -> None:
         self.pong = pong
         self.gate = gate
+        self.greeting = greeting
         self.opcodes: queue.Queue[int] = queue.Queue()
         self.frames: queue.Queue[tuple[int, bytes]] = queue.Queue()
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -78,7 +82,10 @@ class RawServer:
             accept = base64.b64encode(hashlib.sha1(key + GUID.encode()).digest()).decode()
             conn.sendall(
                 b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept.encode() + b"\r\n\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+                + accept.encode()
+                + b"\r\n\r\n"
+                + self.greeting
             )
             if self.gate is not None:
                 self.gate.wait(TIMEOUT * 2)

@@ -1,0 +1,72 @@
+"""The upgrade response is read ahead, and what came after it is not lost.
+
+websocket-client reads the HTTP upgrade response one byte per ``recv``; the transport
+hands it a socket that reads 4 KiB at a time instead, then gives what it read past the
+response to the frame parser. A server may send its first frames in the same TCP
+segment as the response: they must arrive, whole and in order.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from phoenix_actor._message import Frame
+from phoenix_actor._reasons import DisconnectReason
+from phoenix_actor._transport import websocket_transport
+from phoenix_actor._transport_options import TransportOptions
+from tests.conftest import TIMEOUT
+from tests.test_keepalive import RawServer
+
+
+def _text(payload: object) -> bytes:
+    """An unmasked server text frame (RFC 6455) of ``payload`` as JSON."""
+    data = json.dumps(payload).encode()
+    assert len(data) < 126
+    return bytes([0x81, len(data)]) + data
+
+
+class _Listener:
+    def __init__(self) -> None:
+        self.connected_event = threading.Event()
+        self.received: queue.Queue[Frame] = queue.Queue()
+
+    def connected(self) -> None:
+        self.connected_event.set()
+
+    def frame(self, frame: Frame) -> None:
+        self.received.put(frame)
+
+    def frames(self, frames: list[Frame]) -> None:
+        for frame in frames:
+            self.received.put(frame)
+
+    def disconnected(self, reason: DisconnectReason) -> None:
+        pass
+
+
+GREETING = [[None, None, "room:lobby", "hello", {"n": n}] for n in range(3)]
+
+
+@pytest.fixture
+def eager() -> Iterator[RawServer]:
+    server = RawServer(pong=False, greeting=b"".join(_text(m) for m in GREETING))
+    yield server
+    server.close()
+
+
+def test_frames_sent_with_the_upgrade_response_arrive_in_order(eager: RawServer) -> None:
+    listener = _Listener()
+    transport = websocket_transport(eager.url, TransportOptions(), listener)
+    try:
+        assert listener.connected_event.wait(TIMEOUT)
+        got = [listener.received.get(timeout=TIMEOUT) for _ in GREETING]
+        transport.send(Frame.text("[]"))  # the connection still works both ways
+        assert eager.frames.get(timeout=TIMEOUT) == (0x1, b"[]")
+    finally:
+        transport.close()
+    assert [json.loads(frame.data) for frame in got] == GREETING
