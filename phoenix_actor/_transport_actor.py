@@ -52,7 +52,7 @@ _GRACEFUL_CLOSE = 0.25
 
 @dataclass(frozen=True, slots=True)
 class _Send:
-    """Write these bytes (one or more encoded frames; empty: just a direct write's tail)."""
+    """Write one encoded frame (empty: only the tail a direct write left)."""
 
     data: bytes
 
