@@ -9,18 +9,16 @@ segment as the response: they must arrive, whole and in order.
 from __future__ import annotations
 
 import json
-import queue
-import threading
 from collections.abc import Iterator
 
 import pytest
 
 from phoenix_actor._message import Frame
-from phoenix_actor._reasons import DisconnectReason
 from phoenix_actor._transport import websocket_transport
 from phoenix_actor._transport_options import TransportOptions
 from tests.conftest import TIMEOUT
 from tests.test_keepalive import RawServer
+from tests.test_wire_writes import Listener
 
 
 def _text(payload: object) -> bytes:
@@ -28,25 +26,6 @@ def _text(payload: object) -> bytes:
     data = json.dumps(payload).encode()
     assert len(data) < 126
     return bytes([0x81, len(data)]) + data
-
-
-class _Listener:
-    def __init__(self) -> None:
-        self.connected_event = threading.Event()
-        self.received: queue.Queue[Frame] = queue.Queue()
-
-    def connected(self) -> None:
-        self.connected_event.set()
-
-    def frame(self, frame: Frame) -> None:
-        self.received.put(frame)
-
-    def frames(self, frames: list[Frame]) -> None:
-        for frame in frames:
-            self.received.put(frame)
-
-    def disconnected(self, reason: DisconnectReason) -> None:
-        pass
 
 
 GREETING = [[None, None, "room:lobby", "hello", {"n": n}] for n in range(3)]
@@ -60,7 +39,7 @@ def eager() -> Iterator[RawServer]:
 
 
 def test_frames_sent_with_the_upgrade_response_arrive_in_order(eager: RawServer) -> None:
-    listener = _Listener()
+    listener = Listener()
     transport = websocket_transport(eager.url, TransportOptions(), listener)
     try:
         assert listener.connected_event.wait(TIMEOUT)

@@ -151,19 +151,23 @@ def test_a_full_buffer_writes_nothing_then_the_tail_goes_first(
 # -- through the transport actor, to a server that is slow to read ------------------
 
 
-class _Listener:
+class Listener:
+    """A transport's listener that records what it is told."""
+
     def __init__(self) -> None:
         self.connected_event = threading.Event()
+        self.received: queue.Queue[Frame] = queue.Queue()
         self.ended: queue.Queue[DisconnectReason] = queue.Queue()
 
     def connected(self) -> None:
         self.connected_event.set()
 
     def frame(self, frame: Frame) -> None:
-        pass
+        self.received.put(frame)
 
     def frames(self, frames: list[Frame]) -> None:
-        pass
+        for frame in frames:
+            self.received.put(frame)
 
     def disconnected(self, reason: DisconnectReason) -> None:
         self.ended.put(reason)
@@ -178,8 +182,8 @@ def gated() -> Iterator[tuple[RawServer, threading.Event]]:
     server.close()
 
 
-def _connect(server: RawServer) -> tuple[Transport, _Listener]:
-    listener = _Listener()
+def _connect(server: RawServer) -> tuple[Transport, Listener]:
+    listener = Listener()
     transport = websocket_transport(server.url, TransportOptions(), listener)
     assert listener.connected_event.wait(TIMEOUT)
     return transport, listener
