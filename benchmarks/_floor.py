@@ -314,17 +314,38 @@ def _counter(left: int, tally: Tally) -> Callable[[Any], None]:
     return count
 
 
-def _fan_out(peer: _Peer, sockets: int, messages: int, actors: bool) -> list[float]:
-    """msg/s read by a reader thread + actor + idle actor per socket, or by one selector
-    thread; the helper's msg/s; the set-up seconds."""
+def _tell_from_selector(selector: selectors.BaseSelector, tally: Tally, timeout: float) -> None:
+    """One thread reads every socket and tells each socket's actor its whole messages."""
+    deadline = time.monotonic() + timeout
+    while not tally.done.is_set():
+        if time.monotonic() > deadline:
+            _fail("the actors did not get every fan-out message")
+        for key, _ in selector.select(0.05):
+            sock, target, rest = key.data
+            data = rest + (_recv(sock) or _fail("a fan-out socket closed"))
+            whole = len(data) // SIZE
+            for i in range(whole):
+                target.tell(data[i * SIZE : (i + 1) * SIZE])
+            key.data[2] = data[whole * SIZE :]
+
+
+def _fan_out(peer: _Peer, sockets: int, messages: int, mode: str) -> list[float]:
+    """msg/s delivered to the sockets' actors (mode "readers": a reader thread per
+    socket; "shared": one selector thread for all), or counted by one selector thread
+    ("selector"); the helper's msg/s; the set-up seconds. Each socket gets an idle actor
+    as well, as a socket's transport actor."""
     began, refs, readers, tally = time.perf_counter(), [], [], Tally(sockets)
     socks, selector = peer.connect(sockets, messages), selectors.DefaultSelector()
     left = {sock.fileno(): messages * SIZE for sock in socks}
+    actors = mode != "selector"
     try:
         for sock in socks:
-            if actors:  # the socket actor, the transport actor, the reader thread
+            if actors:
                 refs += [_Fn.start(_counter(messages, tally)), _Fn.start(lambda _: None)]
+            if mode == "readers":
                 readers.append(_reader(sock, refs[-2]))
+            elif mode == "shared":
+                selector.register(sock, selectors.EVENT_READ, [sock, refs[-2], b""])
             else:
                 selector.register(sock, selectors.EVENT_READ, sock)
         setup, began = time.perf_counter() - began, time.perf_counter()
@@ -335,6 +356,8 @@ def _fan_out(peer: _Peer, sockets: int, messages: int, actors: bool) -> list[flo
                 if left[key.fd] <= 0:
                     selector.unregister(key.data)
                     del left[key.fd]
+        if mode == "shared":
+            _tell_from_selector(selector, tally, peer.timeout)
         if actors:
             _wait(tally.done, peer.timeout, "every actor's messages")
         ended = tally.finished_at if actors else time.perf_counter()
@@ -426,8 +449,12 @@ def run(smoke: bool, repeats: int, timeout: float) -> list[str]:
         pin = _latencies(peer, c, repeats)
     with _Peer(c.sockets, timeout) as peer:
         free = _latencies(peer, c, repeats)
-        shapes = [(c.sockets, c.messages, True), (c.sockets, c.messages, False)]
-        shapes.append((1, c.sockets * c.messages, True))
+        shapes = [
+            (c.sockets, c.messages, "readers"),
+            (c.sockets, c.messages, "selector"),
+            (1, c.sockets * c.messages, "readers"),
+            (c.sockets, c.messages, "shared"),
+        ]
 
         def once() -> list[list[float]]:
             results = [_fan_out(peer, *shape) for shape in shapes]
@@ -436,8 +463,8 @@ def run(smoke: bool, repeats: int, timeout: float) -> list[str]:
             return results
 
         runs = [once() for _ in range(repeats)]
-        fan, sel, one, tuned = (
-            [statistics.median(r[k][i] for r in runs) for i in range(3)] for k in range(4)
+        fan, sel, one, shared, tuned = (
+            [statistics.median(r[k][i] for r in runs) for i in range(3)] for k in range(5)
         )
 
     def row(label: str, key: str, base: str = "") -> list[str]:
@@ -460,6 +487,7 @@ def run(smoke: bool, repeats: int, timeout: float) -> list[str]:
             row("4. round trip + 3 hand-offs (caller -> actor -> future)", "trip3", "trip0"),
             rate(f"5. {each}: reader + 2 actors per socket", fan[0], sel[0]),
             rate(f"5. {each}: the same, switch interval 50 ms", tuned[0], sel[0]),
+            rate(f"5. {each}: one reader thread for all, 2 actors per socket", shared[0], sel[0]),
             rate(f"5. {each}: one selector thread", sel[0]),
             rate(f"5. {each}: the helper's send loop (selector runs)", sel[1]),
             rate(f"5. 1 socket x {c.sockets * c.messages:,}: reader + 2 actors", one[0]),
@@ -490,6 +518,8 @@ def run(smoke: bool, repeats: int, timeout: float) -> list[str]:
         f"with reader + actor; aggregate >= 0.7x scenario 1 needs scenario 1 <= "
         f"{fan[0] / 0.7:,.0f} msg/s ({tuned[0] / 0.7:,.0f} msg/s with the switch interval "
         "at 50 ms)",
+        f"- with one reader thread for all sockets (not the design: it has a reader per "
+        f"connection) instead: {shared[0]:,.0f} msg/s, {shared[0] / fan[0]:.1f}x",
     ]
     if sel[0] > 0.8 * sel[1]:
         lines.append("- the selector thread read about as fast as the helper sent: a lower bound")

@@ -24,6 +24,7 @@ ROWS = (
     "4. round trip + 3 hand-offs",
     "5. 20 sockets x 5: reader + 2 actors",
     "5. 20 sockets x 5: the same, switch interval 50 ms",
+    "5. 20 sockets x 5: one reader thread for all",
     "5. 20 sockets x 5: one selector thread",
     "5. 20 sockets x 5: the helper's send loop",
     "5. 1 socket x 100: reader + 2 actors",
