@@ -150,8 +150,8 @@ def test_two_hundred_concurrent_pushes_each_get_their_own_reply(server: PhoenixS
 
 def test_the_loop_runs_on_while_pushes_wait_for_a_slow_reply(server: PhoenixServer) -> None:
     async def scenario(socket: AsyncSocket) -> None:
-        threads = threading.active_count()
         await socket.join("echo:slow")
+        threads = threading.active_count()  # the heartbeat timer runs by the join reply
         slow = asyncio.ensure_future(socket.push("echo:slow", "slow", {"ms": 200}))
         # the channel answers in order: these wait for the slow reply too
         queued = asyncio.gather(*(socket.push("echo:slow", "echo", {"i": i}) for i in range(8)))
