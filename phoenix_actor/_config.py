@@ -140,6 +140,11 @@ class Config:
             isinstance(pending, bool) or not isinstance(pending, int) or pending < 1
         ):
             raise ConfigError(f"max_pending_frames must be an int >= 1 or None, not {pending!r}")
+        if pending is not None and getattr(self.transport_options, "shared_reader", False):
+            raise ConfigError(
+                "max_pending_frames needs a reader per connection (it waits for credit): "
+                "not with TransportOptions(shared_reader=True)"
+            )
         if self.observer is not None and not isinstance(self.observer, Observer):
             raise ConfigError(f"observer must be a phoenix_actor.Observer, not {self.observer!r}")
         if self.callback_errors not in ("log", "stop"):

@@ -9,15 +9,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-import struct
+import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pykka
 import websocket
 
-from phoenix_actor._frames import OP_BINARY, OP_PING, OP_PONG, OP_TEXT, FrameError, FrameParser
+from phoenix_actor._inbound import CLOSE_NORMAL, Inbound, close_frame
 from phoenix_actor._mailbox import tell_later
 from phoenix_actor._message import Frame, Opcode
 from phoenix_actor._reasons import (
@@ -29,19 +30,18 @@ from phoenix_actor._reasons import (
     PingTimeout,
     TransportDown,
 )
+from phoenix_actor._shared_reader import SHARED_READER, SharedConnection
 from phoenix_actor._timers import Timer
-from phoenix_actor._transport_errors import _close_reason, _failure_reason
+from phoenix_actor._transport_errors import _failure_reason
 from phoenix_actor._transport_options import ConnectPlan, TransportOptions, resolve_options
 from phoenix_actor._url import redact_url
-from phoenix_actor._wire import _Wire, encode_frame
+from phoenix_actor._wire import DONTWAIT, _ReadAhead, _Wire, encode_frame
 
 if TYPE_CHECKING:
     from phoenix_actor._transport import TransportListener
 
 logger = logging.getLogger("phoenix_actor.transport")
 
-_CLOSE_NORMAL = 1000
-_CLOSE_PROTOCOL_ERROR = 1002
 _READ_SIZE = 65536
 _LOST = "Connection to remote host was lost."
 _OPCODES = {Opcode.TEXT: websocket.ABNF.OPCODE_TEXT, Opcode.BINARY: websocket.ABNF.OPCODE_BINARY}
@@ -53,6 +53,14 @@ _GRACEFUL_CLOSE = 0.25
 @dataclass(frozen=True, slots=True)
 class _Send:
     """Write one encoded frame (empty: only the tail a direct write left)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Control:
+    """Write this control frame (a pong or a close) that the shared reader could not
+    write at once; empty: only the tail a direct write left."""
 
     data: bytes
 
@@ -111,6 +119,7 @@ class TransportActor(pykka.ThreadingActor):
         self._pings = 0  # pings sent
         self._pongs = 0  # pongs received (written by the reader thread)
         self._ping_timer: Timer | None = None
+        self._shared: SharedConnection | None = None  # read by the shared reader
         self._reader = threading.Thread(
             target=self._read_loop, name=f"phoenix_actor-reader-{id(self):x}", daemon=True
         )
@@ -123,6 +132,11 @@ class TransportActor(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> None:
         if isinstance(message, _Send):
             self._send(message.data)
+        elif isinstance(message, _Control):
+            try:
+                self._wire.write(message.data)
+            except (OSError, websocket.WebSocketException):
+                self._abort()
         elif isinstance(message, _OwnerClosing):
             with self._report_lock:
                 self._reported = True
@@ -201,7 +215,7 @@ class TransportActor(pykka.ThreadingActor):
         if self._ping_timer is not None:
             self._ping_timer.cancel()
         if self._ws.connected:
-            self._close_quietly(_CLOSE_NORMAL)
+            self._close_quietly(CLOSE_NORMAL)
         self._abort()
         if self._reader.is_alive() and self._reader is not threading.current_thread():
             self._reader.join(_JOIN_TIMEOUT)
@@ -209,6 +223,8 @@ class TransportActor(pykka.ThreadingActor):
             # Still inside a TCP connect: it sees ``_closing`` when that returns.
             logger.debug("reader still connecting at stop; it will close on its own")
         else:
+            if self._shared is not None:
+                SHARED_READER.remove(self._shared)  # before the socket is closed
             self._ws.shutdown()  # type: ignore[no-untyped-call]
 
     # -- reader thread ------------------------------------------------------------
@@ -224,10 +240,12 @@ class TransportActor(pykka.ThreadingActor):
 
     def _read_loop(self) -> None:
         reason = self._run()
-        if not self._closing.is_set():
+        if reason is not None and not self._closing.is_set():
             self._report(reason)
 
-    def _run(self) -> DisconnectReason:
+    def _run(self) -> DisconnectReason | None:
+        """Connect, then read until the connection ends (its reason), or hand the reading
+        to the shared reader (None)."""
         options, plan = self._options, self._plan
         try:
             opened = self._wire.open(self._url, plan, options.connect_timeout)
@@ -261,18 +279,29 @@ class TransportActor(pykka.ThreadingActor):
             with contextlib.suppress(pykka.ActorDeadError):
                 self.actor_ref.tell(_Opened())
         self._listener.connected()
-        return self._read_frames(b"" if ahead is None else ahead.buffered)
-
-    def _read_frames(self, first: bytes = b"") -> DisconnectReason:
-        """Read the socket in large chunks and report every message of a chunk at once."""
+        first = b"" if ahead is None else ahead.buffered
         sock = self._ws.sock
         if sock is None:
             return ConnectionLost(_LOST)
+        # A TLS read could block the shared reader for the rest of a record: read here.
+        shared = self._options.shared_reader and not isinstance(sock, ssl.SSLSocket)
+        if shared and DONTWAIT is not None:
+            return self._share(sock, first)
+        return self._read_frames(sock, first)
+
+    def _inbound(self, answer: Callable[[bytes], None]) -> Inbound:
+        return Inbound(self._listener.frames, answer, self._closed_by_peer, self._count_pong)
+
+    def _closed_by_peer(self) -> None:
+        self._ws.connected = False
+
+    def _count_pong(self) -> None:
+        self._pongs += 1
+
+    def _read_frames(self, sock: socket.socket, first: bytes) -> DisconnectReason:
+        """Read the socket in large chunks and report every message of a chunk at once."""
         recv = sock.recv
-        parser = FrameParser()
-        feed = parser.feed
-        report = self._listener.frames
-        text, binary = Opcode.TEXT, Opcode.BINARY
+        inbound = self._inbound(self._answer)
         data = first
         while True:
             if not data:
@@ -282,61 +311,45 @@ class TransportActor(pykka.ThreadingActor):
                     return ConnectionLost(str(exc) or type(exc).__name__)
                 if not data:
                     return ConnectionLost(_LOST)
-            try:
-                messages = feed(data)
-            except FrameError as exc:
-                logger.warning("invalid websocket frame from the server: %s", exc)
-                self._close_quietly(_CLOSE_PROTOCOL_ERROR)
-                return ConnectionLost(f"invalid websocket frame: {exc}")
-            batch: list[Frame] = []
-            for opcode, payload in messages:
-                if opcode == OP_TEXT:
-                    batch.append(Frame(text, payload))
-                elif opcode == OP_BINARY:
-                    batch.append(Frame(binary, payload))
-                elif opcode == OP_PING:
-                    with contextlib.suppress(OSError, websocket.WebSocketException):
-                        self._wire.write(encode_frame(payload, websocket.ABNF.OPCODE_PONG))
-                elif opcode == OP_PONG:
-                    self._pongs += 1
-                else:  # close: answer it, after delivering what came before it
-                    if batch:
-                        report(batch)
-                    self._close_quietly(_CLOSE_NORMAL)
-                    return _close_reason(payload)
-            if batch:
-                report(batch)
+            reason = inbound(data)
+            if reason is not None:
+                return reason
             data = b""
 
-    def _close_quietly(self, code: int) -> None:
-        self._ws.connected = False
-        close = encode_frame(struct.pack("!H", code), websocket.ABNF.OPCODE_CLOSE)
+    def _answer(self, data: bytes) -> None:
+        """Write a control frame, waiting if need be (a connection's own reader)."""
         with contextlib.suppress(OSError, websocket.WebSocketException):
-            self._wire.write(close)
+            self._wire.write(data)
 
+    def _share(self, sock: socket.socket, first: bytes) -> DisconnectReason | None:
+        """Hand the reading to the shared reader (after what came with the upgrade)."""
+        if first:
+            reason = self._inbound(self._answer)(first)
+            if reason is not None:
+                return reason
+        self._shared = SharedConnection(sock, self._inbound(self._answer_nowait), self._ended)
+        SHARED_READER.add(self._shared)
+        return None
 
-class _ReadAhead:
-    """The socket during the HTTP upgrade, read 4 KiB at a time.
+    def _answer_nowait(self, data: bytes) -> None:
+        """Write a control frame without waiting (the shared reader): what cannot be
+        written now goes to the actor, which writes it."""
+        wire = self._wire
+        if wire.write_nowait(data):
+            if not wire.has_tail:
+                return
+            data = b""
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.actor_ref.tell(_Control(data))
 
-    websocket-client reads the upgrade response one byte per ``recv``; this serves those
-    reads from memory. What it read past the response (frames the server sent at once)
-    is left in :attr:`buffered`, for the reader's frame parser.
-    """
+    def _ended(self, reason: DisconnectReason) -> None:
+        """The shared reader saw the connection end."""
+        if not self._closing.is_set():
+            self._report(reason)
 
-    __slots__ = ("_sock", "buffered")
-
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
-        self.buffered = b""
-
-    def recv(self, size: int) -> bytes:
-        if not self.buffered:
-            self.buffered = self._sock.recv(4096)
-        data, self.buffered = self.buffered[:size], self.buffered[size:]
-        return data
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
+    def _close_quietly(self, code: int) -> None:
+        self._closed_by_peer()
+        self._answer(close_frame(code))
 
 
 class _ActorTransport:

@@ -201,6 +201,12 @@ class TransportOptions:
 
     Other:
 
+    * ``shared_reader``: read this connection from the one thread that reads every
+      connection opened with ``shared_reader=True``, not from a reader thread of its own
+      (off by default). For processes with hundreds of sockets: a broadcast then wakes
+      one thread, not one per socket. ``wss://`` connections keep their own reader (a
+      TLS read could block the others), as do all of them on Windows. Not with
+      ``Config.max_pending_frames``.
     * ``extra``: further keyword arguments for ``websocket.WebSocket.connect``
       (``redirect_limit``, ``http_proxy_timeout``...), and ``sockopt``, a sequence of
       ``setsockopt`` argument tuples. Redirects are not followed by default, as in
@@ -224,8 +230,11 @@ class TransportOptions:
     no_proxy: Sequence[str] = ()
     ping_interval: float | None = None
     ping_timeout: float | None = None
+    shared_reader: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.shared_reader, bool):
+            raise ConfigError(f"shared_reader must be True or False, not {self.shared_reader!r}")
         timeout = self.connect_timeout
         if not is_seconds(timeout):
             raise ConfigError(f"connect_timeout must be > 0 seconds (finite), not {timeout!r:.100}")

@@ -15,6 +15,7 @@ import socket
 import ssl
 import struct
 import threading
+from typing import Any
 
 import websocket
 from websocket import _http as websocket_http
@@ -26,7 +27,7 @@ from phoenix_actor._transport_options import ConnectPlan
 #: Connect errors after which the next address of the host is tried (as websocket-client).
 _NEXT_ADDRESS_ERRNOS = frozenset({errno.ECONNREFUSED, errno.ENETUNREACH})
 #: A send flag that makes one write non-blocking (absent on Windows: no direct writes).
-_DONTWAIT: int | None = getattr(socket, "MSG_DONTWAIT", None)
+DONTWAIT: int | None = getattr(socket, "MSG_DONTWAIT", None)
 
 
 _HEADER_16 = struct.Struct("!BBH").pack
@@ -53,6 +54,30 @@ def encode_frame(data: bytes, opcode: int, key: bytes | None = None) -> bytes:
     mask = int.from_bytes((key * (length // 4 + 1))[:length], "little")
     masked = (int.from_bytes(data, "little") ^ mask).to_bytes(length, "little")
     return header + key + masked
+
+
+class _ReadAhead:
+    """The socket during the HTTP upgrade, read 4 KiB at a time.
+
+    websocket-client reads the upgrade response one byte per ``recv``; this serves those
+    reads from memory. What it read past the response (frames the server sent at once)
+    is left in :attr:`buffered`, for the reader's frame parser.
+    """
+
+    __slots__ = ("_sock", "buffered")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.buffered = b""
+
+    def recv(self, size: int) -> bytes:
+        if not self.buffered:
+            self.buffered = self._sock.recv(4096)
+        data, self.buffered = self.buffered[:size], self.buffered[size:]
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
 
 
 class _Wire:
@@ -132,7 +157,7 @@ class _Wire:
         hands the transport actor an empty write, so that it goes soon.
         """
         sock = self.ws.sock
-        if _DONTWAIT is None or sock is None or isinstance(sock, ssl.SSLSocket):
+        if DONTWAIT is None or sock is None or isinstance(sock, ssl.SSLSocket):
             return False
         lock = self.ws.lock
         if not lock.acquire(blocking=False):
@@ -143,7 +168,7 @@ class _Wire:
             if self.closing.is_set():
                 return True
             try:
-                sent = sock.send(data, _DONTWAIT)
+                sent = sock.send(data, DONTWAIT)
             except BlockingIOError:
                 return False
             except OSError:

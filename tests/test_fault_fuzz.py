@@ -710,6 +710,7 @@ BAD_TRANSPORT_FIELDS: dict[str, list[Any]] = {
         *(value for value in UNSCHEDULABLE),
     ],
     "ping_timeout": [0, -1, math.nan, "5", True, 5],
+    "shared_reader": [1, 0, "yes", None],
 }
 
 

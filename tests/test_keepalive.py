@@ -33,16 +33,22 @@ class RawServer:
     """Accepts one websocket, then reads frames; answers pings when ``pong`` is set.
 
     With a ``gate``, it reads no frame until the gate is set (a peer that is slow to
-    read). ``greeting`` is sent in the same write as the upgrade response. Every frame
-    goes to ``frames``, its opcode also to ``opcodes``.
+    read). ``greeting`` is sent in the same write as the upgrade response; ``answers``
+    maps a text frame's data to the bytes sent back when it arrives. Every frame goes to
+    ``frames``, its opcode also to ``opcodes``.
     """
 
     def __init__(
-        self, pong: bool, gate: threading.Event | None = None, greeting: bytes = b""
+        self,
+        pong: bool,
+        gate: threading.Event | None = None,
+        greeting: bytes = b"",
+        answers: dict[bytes, bytes] | None = None,
     ) -> None:
         self.pong = pong
         self.gate = gate
         self.greeting = greeting
+        self.answers = answers or {}
         self.opcodes: queue.Queue[int] = queue.Queue()
         self.frames: queue.Queue[tuple[int, bytes]] = queue.Queue()
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -102,10 +108,17 @@ class RawServer:
                 self.opcodes.put(opcode)
                 if opcode == PING and self.pong:
                     conn.sendall(bytes([0x80 | PONG, len(data)]) + data)
+                if data in self.answers:
+                    conn.sendall(self.answers[data])
                 if opcode == CLOSE:
                     return
         except (OSError, EOFError, StopIteration):
             return
+
+    def drop(self) -> None:
+        """End the connection from the server's side (a FIN, as a crashed server's kernel)."""
+        if self._conn is not None:
+            self._conn.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         self._listener.close()
