@@ -191,3 +191,17 @@ def test_the_end_of_the_connection_is_reported_once() -> None:
         transport.close()
     finally:
         server.close()
+
+
+def test_connections_come_and_go_while_the_shared_reader_runs(server: PhoenixServer) -> None:
+    """Closed connections leave the selector before their sockets close: new sockets,
+    which often get the same file descriptors, are read as well."""
+    with pa.Socket(server.url, timeout=TIMEOUT, transport_options=SHARED) as anchor:
+        anchor.join("echo:anchor")
+        for round_ in range(15):
+            with pa.Socket(server.url, timeout=TIMEOUT, transport_options=SHARED) as socket:
+                socket.join("echo:come-and-go")
+                reply = socket.push("echo:come-and-go", "echo", {"round": round_})
+                assert reply.response == {"round": round_}
+        assert anchor.push("echo:anchor", "echo", {"still": "here"}).response == {"still": "here"}
+        assert len(_threads("phoenix_actor-shared-reader")) == 1
