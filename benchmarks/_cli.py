@@ -160,7 +160,7 @@ class Runner:
 
     def cell(self, contender: Contender, scenario: str, repeats: int) -> Cell:
         """All runs of one cell; scenario 4 gets a fresh process per run (for its RSS)."""
-        per_process = 1 if scenario in ("fanout", "fanout_tuned") else repeats
+        per_process = 1 if scenario.startswith("fanout") else repeats
         cell = Cell()
         for _ in range(repeats // per_process):
             part = self.finish(

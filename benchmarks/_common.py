@@ -152,6 +152,11 @@ def settle(probe: Callable[[], int], target: int, timeout: float = 5.0) -> int:
         time.sleep(0.02)
 
 
+#: ``TransportOptions`` fields that phoenix_actor's contenders use (set by the worker
+#: for a scenario variant; empty: the defaults).
+TRANSPORT_OPTIONS: dict[str, Any] = {}
+
+
 class CpuClock:
     """This process's CPU seconds (user and kernel) since it was made."""
 

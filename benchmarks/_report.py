@@ -10,7 +10,15 @@ from dataclasses import dataclass, field
 from benchmarks._common import Counts, Metrics
 from benchmarks.contenders import OURS, RAW, REALTIME, Contender
 
-SCENARIOS = ("inbound", "push_reply", "connect_join", "fanout", "fanout_tuned", "stop")
+SCENARIOS = (
+    "inbound",
+    "push_reply",
+    "connect_join",
+    "fanout",
+    "fanout_tuned",
+    "fanout_shared",
+    "stop",
+)
 
 
 @dataclass
@@ -58,6 +66,13 @@ ROWS = (
     Row("fanout", "cpu_sys_s", "4. CPU in the kernel, during the broadcasts", "s", 2, False),
     Row("fanout_tuned", "msgs_per_s", "4b. the same, sys.setswitchinterval(0.05)", "msg/s"),
     Row("fanout_tuned", "cpu_sys_s", "4b. CPU in the kernel, during the broadcasts", "s", 2, False),
+    Row(
+        "fanout_shared", "msgs_per_s", "4c. the same, TransportOptions(shared_reader=True)", "msg/s"
+    ),
+    Row("fanout_shared", "threads_per_socket", "4c. threads per socket", "", 2, False),
+    Row(
+        "fanout_shared", "cpu_sys_s", "4c. CPU in the kernel, during the broadcasts", "s", 2, False
+    ),
     Row("stop", "stop_p50", "5. stop() of a joined socket, p50", "ms", 2),
     Row("stop", "stop_max", "5. stop(), max of {stops}", "ms", 2),
     Row("stop", "cycles_per_s", "5. start/join/stop cycles ({cycles:,})", "cycles/s", 0),
@@ -69,7 +84,7 @@ ROWS = (
 def derive(results: Results, counts: Counts) -> None:
     """Add metrics computed from others (threads per socket)."""
     for (scenario, _), cell in results.items():
-        if scenario in ("fanout", "fanout_tuned"):
+        if scenario.startswith("fanout"):
             for run in cell.runs:
                 if "threads" in run:  # rounded: a thread shared by all is not per socket
                     run["threads_per_socket"] = round(run["threads"] / counts.sockets, 2)
@@ -199,6 +214,7 @@ def _targets(ours: str) -> list[Target]:
         ),
         Target("4. aggregate inbound >= 0.7x scenario 1", vs_inbound("fanout"), ratio),
         Target("4b. the same, switch interval 50 ms", vs_inbound("fanout_tuned"), ratio),
+        Target("4c. the same, shared reader", vs_inbound("fanout_shared"), ratio),
         Target("5. stop() max <= 100 ms", at_most("stop", "stop_max", 100), "{value:.1f} ms"),
         Target("5. no thread or fd left after the cycles", no_leaks, "{value:.0f} left"),
     ]

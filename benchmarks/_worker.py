@@ -16,12 +16,16 @@ import sys
 import traceback
 from typing import Any
 
-from benchmarks import _profile
+from benchmarks import _common, _profile
 from benchmarks._common import BenchError, Context, Counts, Skip
 
-#: Scenarios run as another with the interpreter tuned first: name -> (scenario,
-#: ``sys.setswitchinterval`` seconds). CPython's default is 0.005.
-VARIANTS = {"fanout_tuned": ("fanout", 0.05)}
+#: Scenarios run as another, with the interpreter or phoenix_actor tuned first: name ->
+#: (scenario, ``sys.setswitchinterval`` seconds or None (CPython's default is 0.005),
+#: ``TransportOptions`` fields for phoenix_actor).
+VARIANTS: dict[str, tuple[str, float | None, dict[str, Any]]] = {
+    "fanout_tuned": ("fanout", 0.05, {}),
+    "fanout_shared": ("fanout", None, {"shared_reader": True}),
+}
 
 
 def run(job: dict[str, Any]) -> dict[str, Any]:
@@ -36,9 +40,10 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     counts = Counts(**job["counts"])
     if job["scenario"] == "probe":
         return {"runs": [module.probe(ctx)]}
-    name, switch_interval = VARIANTS.get(job["scenario"], (job["scenario"], None))
+    name, switch_interval, transport = VARIANTS.get(job["scenario"], (job["scenario"], None, {}))
     if switch_interval is not None:
         sys.setswitchinterval(switch_interval)
+    _common.TRANSPORT_OPTIONS.update(transport)
     scenario = module.SCENARIOS.get(name)
     if scenario is None:
         return {"skip": f"{job['contender']} has no {job['scenario']} scenario"}

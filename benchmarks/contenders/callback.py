@@ -14,6 +14,7 @@ import pykka
 
 import phoenix_actor as pa
 from benchmarks._common import (
+    TRANSPORT_OPTIONS,
     BenchError,
     Context,
     Counts,
@@ -32,6 +33,10 @@ from benchmarks._common import (
 )
 
 _GO = "go"
+
+
+def _transport_options() -> pa.TransportOptions:
+    return pa.TransportOptions(**TRANSPORT_OPTIONS)
 
 
 class _Client(pa.SocketClient):
@@ -111,7 +116,7 @@ class _Client(pa.SocketClient):
 
 
 def _start(ctx: Context, client: _Client) -> pykka.ActorRef[Any]:
-    ref = pa.SocketActor.start(client)
+    ref = pa.SocketActor.start(client, transport_options=_transport_options())
     try:
         wait(client.joined, ctx, f"the join of {client.topic}")
     except BenchError:
@@ -188,7 +193,7 @@ def fanout(ctx: Context, counts: Counts) -> Metrics:
         t0 = time.perf_counter()
         for client in clients:
             client.target = counts.fanout
-            refs.append(pa.SocketActor.start(client))
+            refs.append(pa.SocketActor.start(client, transport_options=_transport_options()))
         for client in clients:
             wait(client.joined, ctx, "all joins")
             if client.problem is not None:

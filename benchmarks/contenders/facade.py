@@ -21,6 +21,7 @@ from typing import Any
 
 import phoenix_actor as pa
 from benchmarks._common import (
+    TRANSPORT_OPTIONS,
     BenchError,
     Context,
     Counts,
@@ -54,7 +55,8 @@ class _Facade:
 
     def __init__(self, ctx: Context) -> None:
         # ADAPT: open a socket (blocking until connected, or not: join waits anyway).
-        self.socket = Socket(ctx.ws_url, timeout=_TIMEOUT)
+        options = pa.TransportOptions(**TRANSPORT_OPTIONS)
+        self.socket = Socket(ctx.ws_url, timeout=_TIMEOUT, transport_options=options)
 
     def join(self, topic: str) -> None:
         # ADAPT: join and block until the server's ok (raise on a refusal).
