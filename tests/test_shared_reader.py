@@ -20,6 +20,8 @@ import phoenix_actor as pa
 from phoenix_actor._message import Frame
 from phoenix_actor._reasons import ConnectionLost, DisconnectReason, RemoteClosed
 from phoenix_actor._transport import Transport, websocket_transport
+from phoenix_actor._transport_actor import TransportActor
+from phoenix_actor._wire import _Wire
 from phoenix_actor.testing import PhoenixServer
 from tests.conftest import TIMEOUT
 from tests.test_keepalive import PONG, RawServer
@@ -205,3 +207,30 @@ def test_connections_come_and_go_while_the_shared_reader_runs(server: PhoenixSer
                 assert reply.response == {"round": round_}
         assert anchor.push("echo:anchor", "echo", {"still": "here"}).response == {"still": "here"}
         assert len(_threads("phoenix_actor-shared-reader")) == 1
+
+
+def test_a_ping_that_cannot_be_answered_at_once_is_answered_by_the_transport_actor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The shared reader never waits on one connection: when the write lock is taken or
+    the kernel's buffer is full, the pong goes to the transport actor."""
+    server = _answering(ping=bytes([0x89, 3]) + b"xyz")
+    handed: list[bytes] = []
+    original = TransportActor.on_receive
+
+    def on_receive(self: TransportActor, message: Any) -> None:
+        if type(message).__name__ == "_Control":
+            handed.append(message.data)
+        original(self, message)
+
+    try:
+        transport, _listener = _open(server)
+        monkeypatch.setattr(_Wire, "write_nowait", lambda self, data: False)
+        monkeypatch.setattr(TransportActor, "on_receive", on_receive)
+        transport.send(Frame.text("ping"))
+        assert server.frames.get(timeout=TIMEOUT) == (0x1, b"ping")
+        assert server.frames.get(timeout=TIMEOUT) == (PONG, b"xyz")
+        assert len(handed) == 1
+        transport.close()
+    finally:
+        server.close()
