@@ -93,7 +93,7 @@ class SharedReader:
         selector.register(wake_in, selectors.EVENT_READ, None)
         live: set[SharedConnection] = set()
         try:
-            while self._apply_commands(selector, live, wake_in):
+            while self._apply_commands(selector, live):
                 for key, _ in selector.select():
                     conn = key.data
                     if conn is None:
@@ -105,12 +105,34 @@ class SharedReader:
                             live.discard(conn)
                             selector.unregister(conn.sock)
                             self._end(conn, reason)
+        except Exception as exc:  # a bug of ours: end every connection, not hang them
+            logger.exception("the shared reader failed; its connections are closed")
+            self._fail(live, TransportDown(f"the shared reader failed: {exc!r}"))
         finally:
             selector.close()
             wake_in.close()
 
+    def _fail(self, live: set[SharedConnection], reason: DisconnectReason) -> None:
+        """End ``live`` and whatever waits to be added; the next add starts afresh."""
+        with self._lock:
+            commands, self._commands = self._commands, []
+            self._thread = None
+            wake_out, self._wake_out = self._wake_out, None
+        if wake_out is not None:
+            wake_out.close()
+        for conn, done in commands:
+            if done is None:
+                live.add(conn)
+            else:
+                live.discard(conn)
+                done.set()
+        for conn in live:
+            with contextlib.suppress(OSError):
+                conn.sock.shutdown(socket.SHUT_RDWR)
+            self._end(conn, reason)
+
     def _apply_commands(
-        self, selector: selectors.BaseSelector, live: set[SharedConnection], wake_in: socket.socket
+        self, selector: selectors.BaseSelector, live: set[SharedConnection]
     ) -> bool:
         """Take the queued adds and removes; False (the thread ends) when none is left."""
         with self._lock:

@@ -19,6 +19,7 @@ import pytest
 import phoenix_actor as pa
 from phoenix_actor._message import Frame
 from phoenix_actor._reasons import ConnectionLost, DisconnectReason, RemoteClosed
+from phoenix_actor._shared_reader import SharedReader
 from phoenix_actor._transport import Transport, websocket_transport
 from phoenix_actor._transport_actor import TransportActor
 from phoenix_actor._wire import _Wire
@@ -234,3 +235,30 @@ def test_a_ping_that_cannot_be_answered_at_once_is_answered_by_the_transport_act
         transport.close()
     finally:
         server.close()
+
+
+def test_a_failure_of_the_shared_reader_ends_its_connections_and_they_come_back(
+    server: PhoenixServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    original = SharedReader._read
+    failures: list[str] = []
+
+    def fails_once(self: SharedReader, conn: Any) -> Any:
+        if not failures:
+            failures.append("boom")
+            raise RuntimeError("boom")
+        return original(self, conn)
+
+    options = {**FAST, "push_buffer": 10}
+    with pa.Socket(server.url, timeout=TIMEOUT, transport_options=SHARED, **options) as socket:
+        socket.join("echo:f")
+        mark = len(server.received)
+        monkeypatch.setattr(SharedReader, "_read", fails_once)
+        server.broadcast("echo:f", "news", {})  # the socket turns readable: the read fails
+        server.wait_for(
+            lambda r: r.message is not None and r.message.event == "phx_join", TIMEOUT, start=mark
+        )
+        reply = socket.push_future("echo:f", "echo", {"back": True}).get(timeout=TIMEOUT)
+        assert reply.response == {"back": True}
+    assert failures == ["boom"]
+    assert "the shared reader failed" in caplog.text
