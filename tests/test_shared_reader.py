@@ -137,31 +137,26 @@ def test_a_ping_is_answered_by_the_shared_reader() -> None:
         server.close()
 
 
-def test_a_close_frame_is_answered_and_reported_with_its_code() -> None:
-    server = _answering(bye=bytes([0x88, 2]) + (4001).to_bytes(2, "big"))
+@pytest.mark.parametrize(
+    ("end", "described", "answered"),
+    [
+        (bytes([0x88, 2]) + (4001).to_bytes(2, "big"), "4001", 1000),
+        (bytes([0x83, 0]), "invalid websocket frame", 1002),  # opcode 3 is reserved
+    ],
+    ids=["a close frame", "a malformed frame"],
+)
+def test_an_end_from_the_server_is_answered_and_reported_once(
+    end: bytes, described: str, answered: int
+) -> None:
+    server = _answering(end=end)
     try:
         transport, listener = _open(server)
-        transport.send(Frame.text("bye"))
+        transport.send(Frame.text("end"))
         reason = _ended(listener)
-        assert isinstance(reason, RemoteClosed)
-        assert reason.code == 4001
-        assert server.frames.get(timeout=TIMEOUT) == (0x1, b"bye")
-        assert server.frames.get(timeout=TIMEOUT) == (0x8, (1000).to_bytes(2, "big"))
-        transport.close()
-    finally:
-        server.close()
-
-
-def test_a_malformed_frame_closes_with_1002_and_is_reported() -> None:
-    server = _answering(bad=bytes([0x83, 0]))  # opcode 3 is reserved
-    try:
-        transport, listener = _open(server)
-        transport.send(Frame.text("bad"))
-        reason = _ended(listener)
-        assert isinstance(reason, ConnectionLost)
-        assert "invalid websocket frame" in reason.describe()
-        assert server.frames.get(timeout=TIMEOUT) == (0x1, b"bad")
-        assert server.frames.get(timeout=TIMEOUT) == (0x8, (1002).to_bytes(2, "big"))
+        assert isinstance(reason, RemoteClosed if answered == 1000 else ConnectionLost)
+        assert described in reason.describe()
+        assert server.frames.get(timeout=TIMEOUT) == (0x1, b"end")
+        assert server.frames.get(timeout=TIMEOUT) == (0x8, answered.to_bytes(2, "big"))
         transport.close()
     finally:
         server.close()
