@@ -52,17 +52,11 @@ _GRACEFUL_CLOSE = 0.25
 
 @dataclass(frozen=True, slots=True)
 class _Send:
-    """Write one encoded frame (empty: only the tail a direct write left)."""
+    """Write one encoded frame (empty: only the tail a direct write left). ``counted``:
+    one of the owner's frames (``_Wire.queued``); the shared reader's pongs are not."""
 
     data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class _Control:
-    """Write this control frame (a pong or a close) that the shared reader could not
-    write at once; empty: only the tail a direct write left."""
-
-    data: bytes
+    counted: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,12 +125,7 @@ class TransportActor(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> None:
         if isinstance(message, _Send):
-            self._send(message.data)
-        elif isinstance(message, _Control):
-            try:
-                self._wire.write(message.data)
-            except (OSError, websocket.WebSocketException):
-                self._abort()
+            self._send(message)
         elif isinstance(message, _OwnerClosing):
             with self._report_lock:
                 self._reported = True
@@ -167,16 +156,17 @@ class TransportActor(pykka.ThreadingActor):
         logger.debug("connection to %s ended: %s", redact_url(self._url), reason.describe())
         self._listener.disconnected(reason)
 
-    def _send(self, data: bytes) -> None:
+    def _send(self, message: _Send) -> None:
         try:
             if not self._closing.is_set():
-                self._wire.write(data)
+                self._wire.write(message.data)
         except (OSError, websocket.WebSocketException) as exc:
             # The reader sees the broken connection and reports it; make sure it wakes.
             logger.debug("send failed (%s); aborting the connection", exc)
             self._abort()
         finally:
-            self._wire.written += 1
+            if message.counted:
+                self._wire.written += 1
 
     def _after(self, delay: float, message: object) -> None:
         self._ping_timer = tell_later(self.actor_ref, delay, message)
@@ -290,9 +280,10 @@ class TransportActor(pykka.ThreadingActor):
         return self._read_frames(sock, first)
 
     def _inbound(self, answer: Callable[[bytes], None]) -> Inbound:
-        return Inbound(self._listener.frames, answer, self._closed_by_peer, self._count_pong)
+        return Inbound(self._listener.frames, answer, self._mark_closed, self._count_pong)
 
-    def _closed_by_peer(self) -> None:
+    def _mark_closed(self) -> None:
+        """A close frame is on its way: websocket-client's ``connected`` turns False."""
         self._ws.connected = False
 
     def _count_pong(self) -> None:
@@ -334,13 +325,10 @@ class TransportActor(pykka.ThreadingActor):
     def _answer_nowait(self, data: bytes) -> None:
         """Write a control frame without waiting (the shared reader): what cannot be
         written now goes to the actor, which writes it."""
-        wire = self._wire
-        if wire.write_nowait(data):
-            if not wire.has_tail:
-                return
-            data = b""
-        with contextlib.suppress(pykka.ActorDeadError):
-            self.actor_ref.tell(_Control(data))
+        rest = self._wire.write_or_rest(data)
+        if rest is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                self.actor_ref.tell(_Send(rest, counted=False))
 
     def _ended(self, reason: DisconnectReason) -> None:
         """The shared reader saw the connection end."""
@@ -348,7 +336,7 @@ class TransportActor(pykka.ThreadingActor):
             self._report(reason)
 
     def _close_quietly(self, code: int) -> None:
-        self._closed_by_peer()
+        self._mark_closed()
         self._answer(close_frame(code))
 
 
@@ -366,13 +354,13 @@ class _ActorTransport:
         hand it to the transport actor; frames go out in the order they are sent."""
         wire = self._wire
         data = encode_frame(frame.data, _OPCODES[frame.opcode])
-        if wire.queued == wire.written and wire.write_nowait(data):
-            if not wire.has_tail:
-                return
-            data = b""  # the transport actor writes the tail
+        # Written here only when nothing waits in the transport actor's mailbox.
+        rest = wire.write_or_rest(data) if wire.queued == wire.written else data
+        if rest is None:
+            return
         wire.queued += 1
         try:
-            self._ref.tell(_Send(data))
+            self._ref.tell(_Send(rest))
         except pykka.ActorDeadError:
             logger.debug("frame dropped: the transport has stopped")
 

@@ -179,6 +179,13 @@ class _Wire:
         finally:
             lock.release()
 
+    def write_or_rest(self, data: bytes) -> bytes | None:
+        """:meth:`write_nowait`, then what is left for a blocking :meth:`write`: None
+        (nothing), ``data`` (nothing was written) or ``b""`` (only the tail)."""
+        if not self.write_nowait(data):
+            return data
+        return b"" if self._tail else None
+
     @property
     def has_tail(self) -> bool:
         """Part of a frame is still to be written (by the next :meth:`write`)."""
