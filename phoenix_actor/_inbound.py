@@ -24,6 +24,10 @@ logger = logging.getLogger("phoenix_actor.transport")
 
 CLOSE_NORMAL = 1000
 CLOSE_PROTOCOL_ERROR = 1002
+#: How much a reader asks the socket for at once.
+READ_SIZE = 65536
+#: Why a connection ended when the socket said no more (websocket-client's words).
+LOST = "Connection to remote host was lost."
 
 
 def close_frame(code: int) -> bytes:

@@ -21,12 +21,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from phoenix_actor._inbound import LOST, READ_SIZE
 from phoenix_actor._reasons import ConnectionLost, DisconnectReason, TransportDown
 
 logger = logging.getLogger("phoenix_actor.transport")
 
-_READ_SIZE = 65536
-_LOST = "Connection to remote host was lost."
 #: How long ``remove`` waits for the thread to let go of a connection.
 _REMOVE_TIMEOUT = 5.0
 
@@ -160,13 +159,13 @@ class SharedReader:
 
     def _read(self, conn: SharedConnection) -> DisconnectReason | None:
         try:
-            data = conn.sock.recv(_READ_SIZE, socket.MSG_DONTWAIT)
+            data = conn.sock.recv(READ_SIZE, socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
             return None
         except OSError as exc:
             return ConnectionLost(str(exc) or type(exc).__name__)
         if not data:
-            return ConnectionLost(_LOST)
+            return ConnectionLost(LOST)
         try:
             return conn.on_data(data)
         except Exception as exc:  # a bug of ours must not stop every other connection

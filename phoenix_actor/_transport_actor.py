@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pykka
 import websocket
 
-from phoenix_actor._inbound import CLOSE_NORMAL, Inbound, close_frame
+from phoenix_actor._inbound import CLOSE_NORMAL, LOST, READ_SIZE, Inbound, close_frame
 from phoenix_actor._mailbox import tell_later
 from phoenix_actor._message import Frame, Opcode
 from phoenix_actor._reasons import (
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("phoenix_actor.transport")
 
-_READ_SIZE = 65536
-_LOST = "Connection to remote host was lost."
 _OPCODES = {Opcode.TEXT: websocket.ABNF.OPCODE_TEXT, Opcode.BINARY: websocket.ABNF.OPCODE_BINARY}
 _JOIN_TIMEOUT = 5.0
 #: How long a close waits for the transport to send its close frame before aborting.
@@ -272,7 +270,7 @@ class TransportActor(pykka.ThreadingActor):
         first = b"" if ahead is None else ahead.buffered
         sock = self._ws.sock
         if sock is None:
-            return ConnectionLost(_LOST)
+            return ConnectionLost(LOST)
         # A TLS read could block the shared reader for the rest of a record: read here.
         shared = self._options.shared_reader and not isinstance(sock, ssl.SSLSocket)
         if shared and DONTWAIT is not None:
@@ -297,11 +295,11 @@ class TransportActor(pykka.ThreadingActor):
         while True:
             if not data:
                 try:
-                    data = recv(_READ_SIZE)
+                    data = recv(READ_SIZE)
                 except OSError as exc:
                     return ConnectionLost(str(exc) or type(exc).__name__)
                 if not data:
-                    return ConnectionLost(_LOST)
+                    return ConnectionLost(LOST)
             reason = inbound(data)
             if reason is not None:
                 return reason
