@@ -171,6 +171,31 @@ class CpuClock:
         }
 
 
+def stop_metrics(open_joined: Callable[[], Callable[[], object]], counts: Counts) -> Metrics:
+    """Scenario 5 for a threaded contender: ``open_joined()`` opens a joined socket and
+    returns what stops it. Times ``counts.stops`` stops, then ``counts.cycles`` open and
+    stop cycles, counting the threads and file descriptors they leave behind."""
+    open_joined()()  # warm-up
+    samples = []
+    for _ in range(counts.stops):
+        stop = open_joined()
+        t0 = time.perf_counter()
+        stop()
+        samples.append(time.perf_counter() - t0)
+    threads0 = settle(os_threads, 1, timeout=1.0)
+    fds0 = open_fds()
+    t0 = time.perf_counter()
+    for _ in range(counts.cycles):
+        open_joined()()
+    cycle_s = time.perf_counter() - t0
+    return {
+        **latency_metrics("stop", samples, 1e3),
+        "cycles_per_s": counts.cycles / cycle_s,
+        "leaked_threads": settle(os_threads, threads0) - threads0,
+        "leaked_fds": settle(open_fds, fds0) - fds0,
+    }
+
+
 class Tally:
     """Counts finished parties across threads; ``done`` is set when all have finished."""
 

@@ -23,11 +23,11 @@ from benchmarks._common import (
     Tally,
     blast,
     latency_metrics,
-    open_fds,
     os_threads,
     peak_rss_mb,
     rss_mb,
     settle,
+    stop_metrics,
     wait,
     wait_until_start,
 )
@@ -219,26 +219,8 @@ def fanout(ctx: Context, counts: Counts) -> Metrics:
 
 def stop(ctx: Context, counts: Counts) -> Metrics:
     topic = ctx.topic("stop")
-    _start(ctx, _Client(ctx, topic)).stop()  # warm-up
-    samples = []
-    for _ in range(counts.stops):
-        ref = _start(ctx, _Client(ctx, topic))
-        t0 = time.perf_counter()
-        ref.stop()
-        samples.append(time.perf_counter() - t0)
-    threads0 = settle(os_threads, 1, timeout=1.0)
-    fds0 = open_fds()
-    t0 = time.perf_counter()
-    for _ in range(counts.cycles):
-        _start(ctx, _Client(ctx, topic)).stop()
-    cycle_s = time.perf_counter() - t0
-    return {
-        **latency_metrics("stop", samples, 1e3),
-        "cycles_per_s": counts.cycles / cycle_s,
-        "leaked_threads": settle(os_threads, threads0) - threads0,
-        "leaked_fds": settle(open_fds, fds0) - fds0,
-        "actors_left": float(len(pykka.ActorRegistry.get_all())),
-    }
+    metrics = stop_metrics(lambda: _start(ctx, _Client(ctx, topic)).stop, counts)
+    return {**metrics, "actors_left": float(len(pykka.ActorRegistry.get_all()))}
 
 
 SCENARIOS = {

@@ -21,11 +21,10 @@ from benchmarks._common import (
     Metrics,
     blast,
     latency_metrics,
-    open_fds,
     os_threads,
     peak_rss_mb,
     rss_mb,
-    settle,
+    stop_metrics,
     wait_until_start,
 )
 
@@ -175,24 +174,7 @@ def fanout(ctx: Context, counts: Counts) -> Metrics:
 
 def stop(ctx: Context, counts: Counts) -> Metrics:
     topic = ctx.topic("stop")
-    _connect_join(ctx, topic).close()  # warm-up
-    samples = []
-    for _ in range(counts.stops):
-        raw = _connect_join(ctx, topic)
-        t0 = time.perf_counter()
-        raw.close()
-        samples.append(time.perf_counter() - t0)
-    threads0, fds0 = os_threads(), open_fds()
-    t0 = time.perf_counter()
-    for _ in range(counts.cycles):
-        _connect_join(ctx, topic).close()
-    cycle_s = time.perf_counter() - t0
-    return {
-        **latency_metrics("stop", samples, 1e3),
-        "cycles_per_s": counts.cycles / cycle_s,
-        "leaked_threads": settle(os_threads, threads0) - threads0,
-        "leaked_fds": settle(open_fds, fds0) - fds0,
-    }
+    return stop_metrics(lambda: _connect_join(ctx, topic).close, counts)
 
 
 SCENARIOS = {
