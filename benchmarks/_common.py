@@ -171,6 +171,26 @@ class CpuClock:
         }
 
 
+def fanout_metrics(
+    ctx: Context, topic: str, counts: Counts, tally: Tally, *, threads0: int, joins_began: float
+) -> Metrics:
+    """Scenario 4 once every socket has joined ``topic`` (the joins began at
+    ``joins_began``): memory, threads and join time, then the broadcasts to them all,
+    counted by ``tally``, with their rate and the CPU time they took."""
+    metrics: Metrics = {
+        "rss_mb": rss_mb(),
+        "threads": os_threads() - threads0,
+        "connect_s": time.perf_counter() - joins_began,
+    }
+    t0, cpu = time.perf_counter(), CpuClock()
+    blast(ctx, topic, counts.fanout)
+    wait(tally.done, ctx, "every socket's broadcasts")
+    metrics["msgs_per_s"] = counts.sockets * counts.fanout / (tally.finished_at - t0)
+    metrics.update(cpu.metrics())
+    metrics["peak_rss_mb"] = peak_rss_mb()
+    return metrics
+
+
 def stop_metrics(open_joined: Callable[[], Callable[[], object]], counts: Counts) -> Metrics:
     """Scenario 5 for a threaded contender: ``open_joined()`` opens a joined socket and
     returns what stops it. Times ``counts.stops`` stops, then ``counts.cycles`` open and

@@ -18,14 +18,12 @@ from benchmarks._common import (
     BenchError,
     Context,
     Counts,
-    CpuClock,
     Metrics,
     Tally,
     blast,
+    fanout_metrics,
     latency_metrics,
     os_threads,
-    peak_rss_mb,
-    rss_mb,
     settle,
     stop_metrics,
     wait,
@@ -198,18 +196,7 @@ def fanout(ctx: Context, counts: Counts) -> Metrics:
             wait(client.joined, ctx, "all joins")
             if client.problem is not None:
                 raise BenchError(client.problem)
-        metrics: Metrics = {
-            "rss_mb": rss_mb(),
-            "threads": os_threads() - threads0,
-            "connect_s": time.perf_counter() - t0,
-        }
-        t0, cpu = time.perf_counter(), CpuClock()
-        blast(ctx, topic, counts.fanout)
-        wait(tally.done, ctx, "every socket's broadcasts")
-        metrics["msgs_per_s"] = counts.sockets * counts.fanout / (tally.finished_at - t0)
-        metrics.update(cpu.metrics())
-        metrics["peak_rss_mb"] = peak_rss_mb()
-        return metrics
+        return fanout_metrics(ctx, topic, counts, tally, threads0=threads0, joins_began=t0)
     finally:
         for ref in refs:
             ref.stop(block=False)
