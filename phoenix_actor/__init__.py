@@ -8,8 +8,15 @@ from __future__ import annotations
 
 import logging as _logging
 
-from phoenix_actor._api import call, execute, mailbox_depth
-from phoenix_actor._client import (
+from phoenix_actor._facade.blocking import ChannelMessage, MessageCallback, Socket, Subscription
+from phoenix_actor._facade.presence_view import PresenceView
+from phoenix_actor._protocol.message import ChannelReply, Frame, Message, Opcode, WireRef
+from phoenix_actor._protocol.presence import Presence
+from phoenix_actor._protocol.serializer import JSONSerializer, Serializer, V1JSONSerializer
+from phoenix_actor._protocol.session import TopicState
+from phoenix_actor._socket.actor import Caller, Connection, SocketActor, SocketState
+from phoenix_actor._socket.api import call, execute, mailbox_depth
+from phoenix_actor._socket.client import (
     CallbackResult,
     CallResult,
     Connect,
@@ -21,18 +28,15 @@ from phoenix_actor._client import (
     SocketClient,
     Stop,
 )
-from phoenix_actor._config import RECONNECT_AFTER, REJOIN_AFTER, Backoff, Config
-from phoenix_actor._facade import ChannelMessage, MessageCallback, Socket, Subscription
-from phoenix_actor._message import ChannelReply, Frame, Message, Opcode, WireRef
-from phoenix_actor._observer import (
+from phoenix_actor._socket.config import RECONNECT_AFTER, REJOIN_AFTER, Backoff, Config
+from phoenix_actor._socket.observer import (
     ChannelState,
     ChannelStateChanged,
     Observer,
     SocketStateChanged,
     TellObserver,
 )
-from phoenix_actor._presence_view import PresenceView
-from phoenix_actor._reasons import (
+from phoenix_actor._transport.reasons import (
     ClosedByClient,
     ConnectFailed,
     ConnectionLost,
@@ -46,9 +50,7 @@ from phoenix_actor._reasons import (
     TransportDown,
     reconnect_refusal,
 )
-from phoenix_actor._session import TopicState
-from phoenix_actor._socket import Caller, Connection, SocketActor, SocketState
-from phoenix_actor._transport import (
+from phoenix_actor._transport.websocket import (
     Transport,
     TransportActor,
     TransportFactory,
@@ -78,8 +80,6 @@ from phoenix_actor.exceptions import (
     SocketStoppedError,
     WrongThreadError,
 )
-from phoenix_actor.presence import Presence
-from phoenix_actor.serializer import JSONSerializer, Serializer, V1JSONSerializer
 from phoenix_actor.supervision import (
     ChildSpec,
     ChildStopped,

@@ -26,10 +26,10 @@ import pytest
 import websocket
 
 import phoenix_actor as pa
-from phoenix_actor._auth_token import decode_auth_token, encode_auth_token
-from phoenix_actor._transport_options import ConnectPlan, resolve_options
+from phoenix_actor._protocol.auth_token import decode_auth_token, encode_auth_token
+from phoenix_actor._transport.options import ConnectPlan, resolve_options
 from phoenix_actor.testing import PhoenixServer, TestSocket
-from phoenix_actor.testing._server_auth import ConnectInfo, take_auth_token
+from phoenix_actor.testing._server.auth import ConnectInfo, take_auth_token
 from tests.conftest import TIMEOUT
 
 CONFORMANCE = Path(__file__).parent / "conformance"

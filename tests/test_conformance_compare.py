@@ -80,7 +80,7 @@ from phoenix_actor import (
 )
 from phoenix_actor.presence import PresenceEntry
 from phoenix_actor.testing import PhoenixServer
-from phoenix_actor.testing._server_recorder import Received, ServerEvent
+from phoenix_actor.testing._server.recorder import Received, ServerEvent
 from tests.conftest import TIMEOUT
 
 CONFORMANCE = Path(__file__).parent / "conformance"

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from phoenix_actor.testing import PhoenixServer
-from phoenix_actor.testing._server_recorder import Received
+from phoenix_actor.testing._server.recorder import Received
 from tests.conftest import TIMEOUT
 
 CONFORMANCE = Path(__file__).parent / "conformance"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from phoenix_actor.__main__ import main
-from phoenix_actor._demo import run_demo
+from phoenix_actor._cli.demo import run_demo
 from tests.conftest import TIMEOUT
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import phoenix_actor as pa
-from phoenix_actor._timers import Scheduler
+from phoenix_actor._transport.timers import Scheduler
 from phoenix_actor.testing import PhoenixServer
 from tests.conftest import TIMEOUT
 from tests.faults import BlackholeProxy, Probe, fds_connected_to, needs_proc, running

@@ -27,7 +27,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import phoenix_actor as pa
-from phoenix_actor import _session
+from phoenix_actor._protocol import session as _session
 from phoenix_actor.serializer import V1JSONSerializer
 from phoenix_actor.testing import FakeConnection, FakeConnector
 from tests.conftest import TIMEOUT

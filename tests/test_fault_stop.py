@@ -22,7 +22,7 @@ import pykka
 import pytest
 
 import phoenix_actor as pa
-from phoenix_actor._mailbox import _Call
+from phoenix_actor._socket.mailbox import _Call
 from phoenix_actor.testing import Channel, ChannelSocket, JoinOk, PhoenixServer
 from tests.conftest import TIMEOUT
 from tests.faults import (

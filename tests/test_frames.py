@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from phoenix_actor._frames import (
+from phoenix_actor._transport.frames import (
     OP_BINARY,
     OP_CLOSE,
     OP_PING,

@@ -279,7 +279,7 @@ def test_buffered_pushes_fail_when_no_reconnect_is_coming(server, client, ref):
 
 
 def test_timeouts_fire_in_deadline_order_with_one_shared_timer(server, client, ref):
-    from phoenix_actor._timers import SCHEDULER
+    from phoenix_actor._transport.timers import SCHEDULER
 
     joined(server, client, ref)
     slow = run(ref, lambda conn: conn.push_future(TOPIC, "slow", timeout=1.0))

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import phoenix_actor as pa
-from phoenix_actor._timers import Scheduler
+from phoenix_actor._transport.timers import Scheduler
 from phoenix_actor.testing import FakeConnector, PhoenixServer, TestSocket
 from tests.conftest import TIMEOUT
 from tests.test_socket_actor import URL, Recorder

@@ -21,7 +21,7 @@ import phoenix_actor as pa
 from phoenix_actor.presence import Presence, PresenceEntry
 from phoenix_actor.serializer import JSONSerializer, Serializer, V1JSONSerializer
 from phoenix_actor.testing import Channel, ChannelSocket, JoinOk, PhoenixServer
-from phoenix_actor.testing._server_presence import PresenceChannel, new_phx_ref
+from phoenix_actor.testing._server.presence import PresenceChannel, new_phx_ref
 from tests.conftest import TIMEOUT
 
 ROOM = "room:lobby"

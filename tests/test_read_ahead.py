@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from phoenix_actor._message import Frame
-from phoenix_actor._transport import websocket_transport
-from phoenix_actor._transport_options import TransportOptions
+from phoenix_actor._protocol.message import Frame
+from phoenix_actor._transport.options import TransportOptions
+from phoenix_actor._transport.websocket import websocket_transport
 from tests.conftest import TIMEOUT
 from tests.test_keepalive import RawServer
 from tests.test_wire_writes import Listener

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import phoenix_actor as pa
-from phoenix_actor._config import backoff_delay, jittered
+from phoenix_actor._socket.config import backoff_delay, jittered
 from tests.conftest import TIMEOUT
 from tests.test_socket_actor import URL, Recorder, run
 

@@ -17,10 +17,16 @@ from typing import Any
 import pytest
 
 import phoenix_actor as pa
-from phoenix_actor._auth_token import encode_auth_token
-from phoenix_actor._url import build_url, check_url, param_pairs, redact_url, resolve_params
+from phoenix_actor._protocol.auth_token import encode_auth_token
+from phoenix_actor._protocol.url import (
+    build_url,
+    check_url,
+    param_pairs,
+    redact_url,
+    resolve_params,
+)
 from phoenix_actor.testing import PhoenixServer, TestSocket
-from phoenix_actor.testing._server_auth import ConnectInfo, Handshake
+from phoenix_actor.testing._server.auth import ConnectInfo, Handshake
 from tests.conftest import TIMEOUT
 from tests.test_tls import ConnectProxy
 

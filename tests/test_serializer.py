@@ -1,4 +1,4 @@
-"""Unit tests for phoenix_actor.serializer and phoenix_actor._message (no sockets, no threads).
+"""Unit tests for phoenix_actor.serializer and phoenix_actor._protocol.message (pure).
 
 Expected bytes come from protocol.md sections 3 and 4.2-4.4 and from the Phoenix 1.7.24
 wire transcript (shared/spec/phoenix-1.7.24-transcript.md).
@@ -10,7 +10,7 @@ import dataclasses
 
 import pytest
 
-from phoenix_actor._message import Frame, Message, Opcode
+from phoenix_actor._protocol.message import Frame, Message, Opcode
 from phoenix_actor.exceptions import DecodeError, EncodeError, ProtocolError, PushError
 from phoenix_actor.serializer import JSONSerializer, Serializer, normalize_ref
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from phoenix_actor._message import Frame, Message, Opcode
-from phoenix_actor._session import (
+from phoenix_actor._protocol.message import Frame, Message, Opcode
+from phoenix_actor._protocol.session import (
     ChannelClosed,
     HeartbeatAcked,
     Joined,

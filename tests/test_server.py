@@ -25,7 +25,7 @@ from phoenix_actor.testing import (
     Reply,
     StopChannel,
 )
-from phoenix_actor.testing._server_protocol import V2, ProtocolViolation
+from phoenix_actor.testing._server.protocol import V2, ProtocolViolation
 from tests.conftest import TIMEOUT
 
 ABNF = websocket.ABNF

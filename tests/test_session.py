@@ -1,4 +1,4 @@
-"""Unit tests for phoenix_actor._session: the pure protocol state machine.
+"""Unit tests for phoenix_actor._protocol.session: the pure protocol state machine.
 
 Rules from protocol.md 1.7, 1.8, 4.3 and section 7; inbound frames are taken from the
 Phoenix 1.7.24 wire transcript where it has one for the situation.
@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from phoenix_actor._message import Frame, Message, Opcode
-from phoenix_actor._session import (
+from phoenix_actor._protocol.message import Frame, Message, Opcode
+from phoenix_actor._protocol.session import (
     ChannelClosed,
     HeartbeatAcked,
     Joined,

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 import phoenix_actor as pa
-from phoenix_actor._message import Frame
-from phoenix_actor._reasons import ConnectionLost, DisconnectReason, RemoteClosed
-from phoenix_actor._shared_reader import SharedReader
-from phoenix_actor._transport import Transport, websocket_transport
-from phoenix_actor._transport_actor import TransportActor, _Send
-from phoenix_actor._wire import _Wire
+from phoenix_actor._protocol.message import Frame
+from phoenix_actor._transport.actor import TransportActor, _Send
+from phoenix_actor._transport.reasons import ConnectionLost, DisconnectReason, RemoteClosed
+from phoenix_actor._transport.shared_reader import SharedReader
+from phoenix_actor._transport.websocket import Transport, websocket_transport
+from phoenix_actor._transport.wire import _Wire
 from phoenix_actor.testing import PhoenixServer
 from tests.conftest import TIMEOUT
 from tests.test_keepalive import PONG, RawServer

@@ -21,7 +21,7 @@ import trustme
 
 import phoenix_actor as pa
 from phoenix_actor.testing import PhoenixServer, TestSocket
-from phoenix_actor.testing._server_auth import ConnectInfo
+from phoenix_actor.testing._server.auth import ConnectInfo
 from tests.conftest import TIMEOUT
 
 

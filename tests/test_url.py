@@ -1,4 +1,4 @@
-"""Unit tests for phoenix_actor._url: URL checks, query params, vsn, redaction.
+"""Unit tests for phoenix_actor._protocol.url: URL checks, query params, vsn, redaction.
 
 Rules from protocol.md 1.5, 4.1 and section 7 (items 1-2): a user-given vsn wins,
 otherwise vsn=2.0.0 is appended last; form encoding; a URL with a query is refused.
@@ -11,7 +11,13 @@ from collections.abc import Callable
 
 import pytest
 
-from phoenix_actor._url import build_url, check_url, param_pairs, redact_url, resolve_params
+from phoenix_actor._protocol.url import (
+    build_url,
+    check_url,
+    param_pairs,
+    redact_url,
+    resolve_params,
+)
 from phoenix_actor.exceptions import ConfigError, InvalidURLError, PhoenixActorError
 from phoenix_actor.serializer import JSONSerializer
 

@@ -17,11 +17,11 @@ from collections.abc import Iterator
 import pytest
 import websocket
 
-from phoenix_actor._message import Frame, Opcode
-from phoenix_actor._reasons import DisconnectReason
-from phoenix_actor._transport import Transport, websocket_transport
-from phoenix_actor._transport_options import TransportOptions, resolve_options
-from phoenix_actor._wire import _Wire, encode_frame
+from phoenix_actor._protocol.message import Frame, Opcode
+from phoenix_actor._transport.options import TransportOptions, resolve_options
+from phoenix_actor._transport.reasons import DisconnectReason
+from phoenix_actor._transport.websocket import Transport, websocket_transport
+from phoenix_actor._transport.wire import _Wire, encode_frame
 from tests.conftest import TIMEOUT
 from tests.test_keepalive import RawServer
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import pykka
 
-from phoenix_actor._client import SocketClient
-from phoenix_actor._config import Config
-from phoenix_actor._socket import SocketActor
+from phoenix_actor._socket.actor import SocketActor
+from phoenix_actor._socket.client import SocketClient
+from phoenix_actor._socket.config import Config
 from phoenix_actor.exceptions import ConfigError
 
 logger = logging.getLogger("phoenix_actor.supervision")

@@ -14,8 +14,8 @@ from typing import Any, Literal, Union
 
 import pykka
 
-from phoenix_actor._client import SocketClient
-from phoenix_actor._config import Config
+from phoenix_actor._socket.client import SocketClient
+from phoenix_actor._socket.config import Config
 from phoenix_actor.exceptions import ConfigError, PhoenixActorError
 from phoenix_actor.supervision._child import ChildStopped, SupervisedSocketActor, _describe
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from phoenix_actor.testing._fake import FakeConnection, FakeConnector, decode_client_frame
 from phoenix_actor.testing._inbox import Inbox
-from phoenix_actor.testing._server import ConnectCallback, PhoenixServer
-from phoenix_actor.testing._server_auth import ConnectInfo
-from phoenix_actor.testing._server_channel import (
+from phoenix_actor.testing._server.auth import ConnectInfo
+from phoenix_actor.testing._server.channel import (
     Channel,
     ChannelSocket,
     JoinError,
@@ -18,10 +17,11 @@ from phoenix_actor.testing._server_channel import (
     Reply,
     StopChannel,
 )
-from phoenix_actor.testing._server_echo import EchoChannel
-from phoenix_actor.testing._server_presence import PresenceChannel, PresenceTracker
-from phoenix_actor.testing._server_protocol import InboundMessage
-from phoenix_actor.testing._server_recorder import Received, Recorder, ServerEvent
+from phoenix_actor.testing._server.echo import EchoChannel
+from phoenix_actor.testing._server.presence import PresenceChannel, PresenceTracker
+from phoenix_actor.testing._server.protocol import InboundMessage
+from phoenix_actor.testing._server.recorder import Received, Recorder, ServerEvent
+from phoenix_actor.testing._server.server import ConnectCallback, PhoenixServer
 from phoenix_actor.testing._test_socket import TestSocket
 
 __all__ = [

@@ -15,16 +15,21 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from phoenix_actor._auth_token import AUTH_TOKEN_PREFIX, decode_auth_token
-from phoenix_actor._constants import EVENT_CLOSE, EVENT_ERROR, EVENT_REPLY
-from phoenix_actor._message import Frame, Message, Opcode
-from phoenix_actor._reasons import ConnectFailed, DisconnectReason, HandshakeRejected, RemoteClosed
-from phoenix_actor._transport import Transport, TransportListener, TransportOptions
-from phoenix_actor._transport_options import resolve_options
+from phoenix_actor._protocol.auth_token import AUTH_TOKEN_PREFIX, decode_auth_token
+from phoenix_actor._protocol.constants import EVENT_CLOSE, EVENT_ERROR, EVENT_REPLY
+from phoenix_actor._protocol.message import Frame, Message, Opcode
+from phoenix_actor._protocol.serializer import normalize_ref
+from phoenix_actor._transport.options import resolve_options
+from phoenix_actor._transport.reasons import (
+    ConnectFailed,
+    DisconnectReason,
+    HandshakeRejected,
+    RemoteClosed,
+)
+from phoenix_actor._transport.websocket import Transport, TransportListener, TransportOptions
 from phoenix_actor.exceptions import ConfigError
-from phoenix_actor.serializer import normalize_ref
 from phoenix_actor.testing._inbox import Inbox
-from phoenix_actor.testing._server_protocol import V2
+from phoenix_actor.testing._server.protocol import V2
 
 DEFAULT_TIMEOUT = 5.0
 

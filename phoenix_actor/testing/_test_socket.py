@@ -12,12 +12,12 @@ from typing import Any, Literal
 
 import pykka
 
-from phoenix_actor._api import call, execute
-from phoenix_actor._client import CallResult, Connect, NoConnect, Reply, SocketClient
-from phoenix_actor._message import WireRef
-from phoenix_actor._reasons import DisconnectReason
-from phoenix_actor._socket import Caller, Connection, SocketActor
-from phoenix_actor._url import Params
+from phoenix_actor._protocol.message import WireRef
+from phoenix_actor._protocol.url import Params
+from phoenix_actor._socket.actor import Caller, Connection, SocketActor
+from phoenix_actor._socket.api import call, execute
+from phoenix_actor._socket.client import CallResult, Connect, NoConnect, Reply, SocketClient
+from phoenix_actor._transport.reasons import DisconnectReason
 from phoenix_actor.exceptions import JoinRefusedError
 from phoenix_actor.testing._inbox import Inbox
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from phoenix_actor.testing._fake import FakeConnector
-from phoenix_actor.testing._server import PhoenixServer
+from phoenix_actor.testing._server.server import PhoenixServer
 from phoenix_actor.testing._test_socket import TestSocket
 
 

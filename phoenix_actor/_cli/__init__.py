@@ -1,0 +1,1 @@
+"""The ``phoenix-actor`` command: ``connect``, ``serve`` and ``demo``."""

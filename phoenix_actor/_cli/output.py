@@ -1,0 +1,209 @@
+"""What ``phoenix-actor connect`` prints, and its exit codes.
+
+The exit codes, the JSON line records on stdout (:class:`_Output`, written by the
+socket's callbacks in :class:`_Printer`), and the sentences for stderr that explain a
+disconnect.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TextIO
+
+from phoenix_actor import (
+    Connect,
+    ConnectFailed,
+    Connection,
+    ConnectionRefused,
+    DisconnectReason,
+    HandshakeFailed,
+    HandshakeRejected,
+    Reconnect,
+    RemoteClosed,
+    SocketClient,
+    WireRef,
+)
+from phoenix_actor._transport.reasons import reconnect_refusal
+
+if TYPE_CHECKING:
+    from phoenix_actor._cli.connect import ConnectArgs, _Outcome
+
+EXIT_OK = 0
+EXIT_USAGE = 1
+EXIT_UNREACHABLE = 3
+EXIT_REJECTED = 4
+EXIT_JOIN_REFUSED = 5
+EXIT_TIMEOUT = 6
+EXIT_LOST = 7
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"binary": base64.b64encode(bytes(value)).decode("ascii")}
+    raise TypeError(f"{type(value).__name__} cannot be shown as JSON")
+
+
+def dumps(value: Any, *, ensure_ascii: bool = True) -> str:
+    """One-line JSON; ``bytes`` become ``{"binary": "<base64>"}``."""
+    return json.dumps(
+        value, separators=(",", ":"), ensure_ascii=ensure_ascii, default=_json_default
+    )
+
+
+class _Output:
+    """Thread-safe writer: JSON lines to stdout, ``phoenix-actor: ...`` lines to stderr."""
+
+    def __init__(self, stdout: TextIO, stderr: TextIO) -> None:
+        self._stdout = stdout
+        self._stderr = stderr
+        self._lock = threading.Lock()
+        encoding = (getattr(stdout, "encoding", None) or "").lower().replace("-", "")
+        self._ascii = encoding != "utf8"
+        self.on_broken_pipe: Callable[[], None] = lambda: None
+        self.broken = False
+
+    def record(self, record: dict[str, Any]) -> None:
+        text = dumps(record, ensure_ascii=self._ascii) + "\n"
+        with self._lock:
+            if self.broken:
+                return
+            try:
+                self._stdout.write(text)
+                self._stdout.flush()
+            except BrokenPipeError:
+                self.broken = True
+        if self.broken:
+            self._silence_stdout()
+            self.on_broken_pipe()
+
+    def _silence_stdout(self) -> None:
+        # The reader went away (``| head``): later flushes, at exit too, must not fail.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def error(self, message: str) -> None:
+        with self._lock:
+            try:
+                self._stderr.write(f"phoenix-actor: {message}\n")
+                self._stderr.flush()
+            except OSError:
+                pass
+
+
+def exit_code_for(reason: DisconnectReason) -> int:
+    """The exit status for a connection that ended (or never opened) with ``reason``."""
+    if isinstance(reason, (HandshakeRejected, HandshakeFailed)):
+        return EXIT_REJECTED
+    if isinstance(reason, ConnectFailed) and reason.kind == "timeout":
+        return EXIT_TIMEOUT
+    if isinstance(reason, (ConnectionRefused, ConnectFailed)):
+        return EXIT_UNREACHABLE
+    return EXIT_LOST
+
+
+def explain(reason: DisconnectReason, url: str) -> str:
+    """A sentence for stderr about ``reason``; ``url`` must already be redacted."""
+    if isinstance(reason, HandshakeRejected):
+        refused = f"the server refused the websocket connection with HTTP {reason.status}"
+        refused = f"{refused} {reason.reason_phrase}".rstrip()
+        if reason.status in (401, 403):
+            return (
+                f"{refused}: it rejected the params, headers or auth token "
+                "(or the Origin header or the protocol version)"
+            )
+        if reason.status == 404:
+            return f"{refused}: is {url} the socket's websocket path (.../socket/websocket)?"
+        return refused
+    if isinstance(reason, HandshakeFailed):
+        return f"{url} did not answer with a websocket handshake: {reason.describe()}"
+    if isinstance(reason, (ConnectionRefused, ConnectFailed)):
+        return f"cannot connect to {url}: {reason.describe()}"
+    return f"the connection to {url} ended: {reason.describe()}"
+
+
+def _reason_record(reason: DisconnectReason, reconnect: bool) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "type": "disconnected",
+        "kind": type(reason).__name__,
+        "reason": reason.describe(),
+    }
+    if isinstance(reason, HandshakeRejected):
+        record["status"] = reason.status
+    elif isinstance(reason, RemoteClosed):
+        record["code"] = reason.code
+    record["reconnect"] = reconnect
+    return record
+
+
+class _Printer(SocketClient):
+    """The socket's callbacks: each prints one line; connects and ends go to the outcome."""
+
+    def __init__(self, args: ConnectArgs, outcome: _Outcome, out: _Output) -> None:
+        self._args = args
+        self._outcome = outcome
+        self._out = out
+        self._was_connected = False
+        self._messages = 0
+        self._done = False  # nothing more is printed once --count is reached
+
+    def _print(self, record: dict[str, Any]) -> None:
+        if not self._done:
+            self._out.record(record)
+
+    def init(self) -> Connect:
+        return Connect(self._args.url, self._args.params)
+
+    def handle_connected(self, conn: Connection) -> None:
+        kind = "reconnected" if self._was_connected else "connected"
+        self._was_connected = True
+        self._print({"type": kind, "url": self._args.shown_url})
+        self._outcome.set_connected()
+
+    def handle_disconnected(self, reason: DisconnectReason) -> Reconnect | None:
+        final = (
+            not (self._was_connected and self._args.reconnect)
+            or reconnect_refusal(reason) is not None
+        )
+        self._print(_reason_record(reason, reconnect=not final))
+        if not final:
+            return Reconnect()
+        self._done = True
+        self._outcome.finish(exit_code_for(reason), explain(reason, self._args.shown_url))
+        return None
+
+    def handle_joined(self, topic: str, response: Any, conn: Connection) -> None:
+        self._print({"type": "joined", "topic": topic, "response": response})
+
+    def handle_join_error(self, topic: str, response: Any, conn: Connection) -> None:
+        self._print({"type": "join_error", "topic": topic, "response": response})
+
+    def handle_channel_closed(self, topic: str, payload: Any, conn: Connection) -> None:
+        self._print({"type": "channel_closed", "topic": topic, "payload": payload})
+
+    def handle_message(self, topic: str, event: str, payload: Any, conn: Connection) -> None:
+        if self._done:
+            return
+        self._print({"type": "message", "topic": topic, "event": event, "payload": payload})
+        self._messages += 1
+        if self._args.count is not None and self._messages >= self._args.count:
+            self._done = True
+            self._outcome.finish(EXIT_OK)
+
+    def handle_reply(self, topic: str, ref: WireRef, payload: Any, conn: Connection) -> None:
+        status, response = payload.get("status"), payload.get("response")
+        self._print(
+            {"type": "reply", "topic": topic, "ref": ref, "status": status, "response": response}
+        )
+
+    def terminate(self, reason: Any) -> None:
+        self._outcome.finish(EXIT_LOST, f"the socket stopped: {reason}")

@@ -1,0 +1,509 @@
+"""The socket actor: hosts the user's :class:`SocketClient` and moves messages.
+
+Everything reaches it through its mailbox: transport reports (tagged with the
+connection's generation, so a late report of an old connection is dropped), timers
+(heartbeat, reconnect, rejoin, reply timeouts), calls from other threads, and any
+other message (given to ``handle_info``). The protocol rules live in
+:class:`~phoenix_actor._protocol.session.Session`; this module routes, and keeps what outlives a
+connection: the topics to rejoin, the pushes waiting in the buffer, the backoff counts.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import queue
+import threading
+import time
+from typing import Any
+
+from phoenix_actor._protocol import session as s
+from phoenix_actor._protocol.message import Frame
+from phoenix_actor._protocol.url import Params, build_url, check_url, redact_url, resolve_params
+from phoenix_actor._socket.client import (
+    CallbackResult,
+    Connect,
+    NoConnect,
+    NoReply,
+    Reconnect,
+    Reply,
+    SocketClient,
+    Stop,
+)
+from phoenix_actor._socket.config import Config
+from phoenix_actor._socket.handles import Caller, Connection
+from phoenix_actor._socket.mailbox import (
+    RequestKind,
+    _Call,
+    _Closed,
+    _DeadlinesDue,
+    _fail,
+    _HeartbeatDue,
+    _Listener,
+    _Opened,
+    _Received,
+    _ReceivedMany,
+    _ReconnectDue,
+    _RejoinDue,
+    _Request,
+    _Run,
+    _tell_quietly,
+    check_timeout,
+    tell_later,
+)
+from phoenix_actor._socket.observer import ChannelState, SocketState
+from phoenix_actor._socket.recovery import RecoveryMixin
+from phoenix_actor._socket.replies import RepliesMixin
+from phoenix_actor._transport.reasons import (
+    ConnectFailed,
+    DisconnectReason,
+    HeartbeatTimeout,
+    TransportDown,
+)
+from phoenix_actor._transport.timers import Timer
+from phoenix_actor._transport.websocket import Transport, websocket_transport
+from phoenix_actor.exceptions import (
+    ConfigError,
+    ConnectionClosedError,
+    DisconnectedError,
+    ProtocolError,
+    PushError,
+    SocketStoppedError,
+)
+
+__all__ = [
+    "Caller",
+    "Connection",
+    "RequestKind",
+    "SocketActor",
+    "SocketState",
+    "_Request",
+    "_tell_quietly",
+    "check_timeout",
+]
+
+logger = logging.getLogger("phoenix_actor.socket")
+
+
+# -- the actor -----------------------------------------------------------------------
+
+
+@functools.cache
+def _default_config() -> Config:
+    """One validated default ``Config`` (it is frozen and its parts are stateless)."""
+    return Config()
+
+
+class SocketActor(RecoveryMixin, RepliesMixin):
+    """A Pykka actor running a :class:`SocketClient`'s callbacks.
+
+    ``SocketActor.start(client, config, **options)`` calls ``client.init()`` in the
+    caller's thread (so a bad URL raises there) and returns the actor's ``ActorRef``.
+    ``config`` is a :class:`~phoenix_actor.Config` (every option and its default is
+    documented there); keyword ``options`` override its fields, e.g.
+    ``SocketActor.start(client, heartbeat_interval=None)``.
+    """
+
+    def __init__(self, client: SocketClient, config: Config | None = None, **options: Any):
+        super().__init__()
+        if config is None:
+            config = _default_config()
+        elif not isinstance(config, Config):
+            raise ConfigError(f"config must be a phoenix_actor.Config, not {config!r}")
+        if options:
+            config = config.replace(**options)
+        self.config = config
+        self._client = client
+        self._serializer = config.serializer
+        self._factory = config.transport_factory or websocket_transport
+        self._session = s.Session(self._serializer)
+        self._thread: threading.Thread | None = None
+        self._transport: Transport | None = None
+        self._generation = 0
+        self._live_generation: int | None = None
+        self._state = SocketState.DISCONNECTED
+        self._observer = config.observer
+        self._credits: threading.Semaphore | None = None
+        self._attempt_started = 0.0
+        self._heartbeat_sent_at = 0.0
+        self._stopping = False
+        self._stop_reason: Any = "shutdown"
+        self._pending_calls: set[Caller] = set()
+        self._conn = Connection(self, None)
+        self._heartbeat_timer: Timer | None = None
+        self._init_recovery()
+        self._init_replies()
+        first = client.init()
+        if not isinstance(first, (Connect, NoConnect)):
+            raise ConfigError(
+                f"{type(client).__name__}.init() returned {first!r}; "
+                "expected Connect(url, params) or NoConnect(url, params)"
+            )
+        if first.url is None:
+            raise ConfigError("Connect returned from init() needs a url")
+        self._url: str = check_url(first.url)
+        self._params: Params | None = first.params
+        self._connect_at_start = isinstance(first, Connect)
+
+    def __repr__(self) -> str:
+        return f"<SocketActor {type(self._client).__name__} {self._state.value}>"
+
+    @property
+    def state(self) -> SocketState:
+        """The connection's state: read it in the actor thread, or from another thread with
+        ``ref.proxy().state.get()`` (``Socket.state`` does it for you)."""
+        return self._state
+
+    @property
+    def stop_reason(self) -> Any:
+        """Why the socket stops: ``"shutdown"`` (``ref.stop()``) unless ``Stop(reason)`` or
+        a callback error under ``callback_errors="stop"`` set it. Actor thread only."""
+        return self._stop_reason
+
+    def channel_states(self) -> dict[str, ChannelState]:
+        """Each topic that is not closed, with its state (actor thread only)."""
+        return dict(self._channels)
+
+    # -- lifecycle --------------------------------------------------------------
+
+    def on_start(self) -> None:
+        self._thread = threading.current_thread()
+        if self._connect_at_start:
+            self._connect(Connect())
+
+    def on_stop(self) -> None:
+        self._shutdown()
+        try:
+            self._client.terminate(self._stop_reason)
+        except Exception:
+            logger.exception("%s.terminate raised", type(self._client).__name__)
+
+    def on_failure(self, *exc_info: object) -> None:
+        self._shutdown()
+        try:
+            self._client.terminate(exc_info[1])
+        except Exception:
+            logger.exception("%s.terminate raised", type(self._client).__name__)
+
+    def _shutdown(self) -> None:
+        self._set_state(SocketState.STOPPED)
+        self._cancel_reconnect()
+        self._cancel_rejoins()
+        self._close_transport()
+        self._session.disconnected()
+        for topic in list(self._channels):
+            self._set_channel(topic, ChannelState.CLOSED)
+        stopped = "the socket stopped before the reply came"
+        self._fail_sent(lambda: SocketStoppedError(stopped))
+        self._fail_buffered(lambda _waiter: True, lambda: SocketStoppedError(stopped))
+        self._fail_waiting_calls()
+        self._cancel_deadlines()
+
+    def _fail_waiting_calls(self) -> None:
+        # Requests told to the actor but not handled, and calls still awaiting a reply.
+        inbox = self.actor_inbox
+        asks = []
+        while True:
+            try:
+                envelope = inbox.get_nowait()  # type: ignore[attr-defined]
+            except queue.Empty:
+                break
+            message = envelope.message
+            if isinstance(message, (_Call, _Run, _Request)) and message.future is not None:
+                _fail(message.future, SocketStoppedError("the socket stopped"))
+            elif envelope.reply_to is not None:
+                asks.append(envelope)
+        for envelope in asks:
+            inbox.put(envelope)  # Pykka answers asks (a second stop()...) at teardown
+        for caller in list(self._pending_calls):
+            caller.fail(SocketStoppedError("the socket stopped before answering"))
+
+    def _begin_stop(self, reason: Any) -> None:
+        if not self._stopping:
+            self._stopping = True
+            self._stop_reason = reason
+            self.stop()
+
+    # -- connection -------------------------------------------------------------
+
+    def _close_transport(self) -> None:
+        if self._heartbeat_timer is not None:
+            self._heartbeat_timer.cancel()
+            self._heartbeat_timer = None
+        transport, self._transport = self._transport, None
+        self._live_generation = None
+        credits, self._credits = self._credits, None
+        if credits is not None:
+            credits.release(1_000_000)  # a reader waiting for credit must not block close
+        if transport is not None:
+            try:
+                transport.close()
+            except Exception:
+                logger.exception("closing the transport failed")
+
+    def _send(self, out: s.Outbound) -> None:
+        transport = self._transport
+        assert transport is not None  # the session is connected, so there is a transport
+        transport.send(out.frame)
+
+    def _connect(self, command: Connect) -> None:
+        if self._transport is not None:
+            logger.warning("Connect ignored: the socket is already %s", self._state.value)
+            return
+        self._cancel_reconnect()
+        if command.url is not None:
+            self._url = command.url
+        if command.params is not None:
+            self._params = command.params
+        self._generation += 1
+        generation = self._generation
+        try:
+            url = build_url(self._url, resolve_params(self._params), self._serializer.vsn)
+        except ConfigError as exc:
+            logger.error("cannot connect: %s", exc)  # noqa: TRY400 -- the message says it all
+            self._attempt_failed(generation, ConnectFailed("config", str(exc)))
+            return
+        limit = self.config.max_pending_frames
+        credits = None if limit is None else threading.Semaphore(limit)
+        listener = _Listener(self.actor_ref, generation, credits)
+        logger.info("connecting to %s", redact_url(url))
+        self._set_state(SocketState.CONNECTING)
+        self._attempt_started = time.monotonic()
+        self._observe("connect_attempt", self._reconnect_tries + 1)
+        try:
+            self._transport = self._factory(url, self.config.transport_options, listener)
+            self._credits = credits
+        except Exception as exc:
+            logger.exception("the transport factory raised")
+            self._attempt_failed(generation, TransportDown(f"{type(exc).__name__}: {exc}"))
+
+    def _attempt_failed(self, generation: int, reason: DisconnectReason) -> None:
+        # Reported through the mailbox: a client answering Connect() to every failure
+        # then loops through the mailbox instead of recursing.
+        self._set_state(SocketState.CONNECTING)
+        _tell_quietly(self.actor_ref.tell, _Closed(generation, reason))
+
+    def _opened(self, generation: int) -> None:
+        if generation != self._generation or self._transport is None:
+            return
+        self._live_generation = generation
+        self._reconnect_tries = 0
+        self._last_reason = None
+        self._set_state(SocketState.CONNECTED)
+        self._observe("connected", time.monotonic() - self._attempt_started)
+        self._session.connected()
+        self._conn = conn = Connection(self, generation)
+        logger.info("connected")
+        self._callback("handle_connected", conn)
+        if conn.is_connected and not self._stopping:
+            for topic in list(self._wanted):
+                self._rejoin(topic)
+        if conn.is_connected:  # after the joins: the first timer starts the timer thread
+            self._schedule_heartbeat(generation)
+
+    def _schedule_heartbeat(self, generation: int) -> None:
+        interval = self.config.heartbeat_interval
+        if interval is not None:
+            self._heartbeat_timer = tell_later(self.actor_ref, interval, _HeartbeatDue(generation))
+
+    def _heartbeat_due(self, generation: int) -> None:
+        interval = self.config.heartbeat_interval
+        if generation != self._live_generation or interval is None:
+            return
+        if self._session.pending_heartbeat is not None:
+            logger.warning("no heartbeat reply within %s s: closing", interval)
+            self._lost(HeartbeatTimeout(interval))
+            return
+        self._send(self._session.heartbeat())
+        self._heartbeat_sent_at = time.monotonic()
+        self._schedule_heartbeat(generation)
+        if self._observer is not None:
+            self._observe("mailbox_depth", self.actor_inbox.qsize())  # type: ignore[attr-defined]
+
+    def _closed(self, generation: int, reason: DisconnectReason) -> None:
+        if generation != self._generation:
+            return  # an earlier attempt's late report
+        if self._transport is None and self._state is not SocketState.CONNECTING:
+            return  # already handled
+        self._lost(reason)
+
+    def _lost(self, reason: DisconnectReason) -> None:
+        """The connection is over (reported, or ended by us): tell the client."""
+        self._close_transport()
+        self._session.disconnected()
+        self._last_reason = reason
+        self._set_state(SocketState.DISCONNECTED)
+        self._conn = Connection(self, None)
+        for topic in list(self._channels):
+            self._errored_or_closed(topic)
+        logger.info("disconnected: %s", reason.describe())
+        self._cancel_rejoins()  # every wanted topic is rejoined once connected again
+        closed = f"the connection closed: {reason.describe()}"
+        self._fail_sent(lambda: ConnectionClosedError(closed))
+        self._callback("handle_disconnected", reason)
+        if self._state is SocketState.DISCONNECTED:
+            no_reconnect = "disconnected, and no reconnect is planned"
+            self._fail_buffered(lambda _waiter: True, lambda: DisconnectedError(no_reconnect))
+
+    # -- inbound ----------------------------------------------------------------
+
+    def _received(self, generation: int, frame: Frame) -> None:
+        if generation != self._live_generation:
+            return
+        try:
+            event = self._session.receive(frame)
+        except ProtocolError as exc:
+            logger.warning("dropped a malformed frame: %s (%r)", exc, frame)
+            return
+        conn = self._conn
+        if isinstance(event, s.MessageReceived):
+            self._callback("handle_message", event.topic, event.event, event.payload, conn)
+        elif isinstance(event, s.ReplyReceived):
+            if self._waiting:
+                self._on_reply(event)
+            self._callback("handle_reply", event.topic, event.ref, event.payload, conn)
+        elif isinstance(event, s.Joined):
+            self._on_joined(event)
+            self._callback("handle_joined", event.topic, event.response, conn)
+        elif isinstance(event, s.JoinRefused):
+            if event.status != "error":
+                logger.warning("join reply status %r treated as an error", event.status)
+            self._on_join_refused(event)
+            self._callback("handle_join_error", event.topic, event.response, conn)
+        elif isinstance(event, s.ChannelClosed):
+            self._on_channel_closed(event)
+            name = "handle_channel_error" if event.event == "phx_error" else "handle_channel_closed"
+            self._callback(name, event.topic, event.payload, conn)
+        elif isinstance(event, s.HeartbeatAcked):
+            if self._observer is not None:
+                self._observe("heartbeat_rtt", time.monotonic() - self._heartbeat_sent_at)
+        elif isinstance(event, s.MessageDropped):
+            logger.debug("dropped %r: %s", event.message, event.reason)
+
+    # -- callbacks --------------------------------------------------------------
+
+    def _callback(self, name: str, *args: Any) -> None:
+        try:
+            result: CallbackResult = getattr(self._client, name)(*args)
+        except Exception as exc:  # noqa: BLE001 -- user code is shielded
+            self._callback_failed(name, exc)
+            return
+        self._apply(name, result)
+
+    def _callback_failed(self, name: str, exc: Exception) -> None:
+        logger.error(
+            "%s.%s raised %s: %s",
+            type(self._client).__name__,
+            name,
+            type(exc).__name__,
+            exc,
+            exc_info=exc,
+        )
+        if self.config.callback_errors == "stop":
+            self._begin_stop(exc)
+
+    def _apply(self, name: str, result: object) -> None:
+        if result is None:
+            return
+        if isinstance(result, Connect):
+            self._connect(result)
+        elif isinstance(result, Reconnect):
+            self._reconnect(result)
+        elif isinstance(result, Stop):
+            self._begin_stop(result.reason)
+        else:
+            logger.error(
+                "%s.%s returned %r, which is ignored; expected None, Connect(...), "
+                "Reconnect(...) or Stop(...)",
+                type(self._client).__name__,
+                name,
+                result,
+            )
+
+    def _call(self, message: _Call) -> None:
+        caller = Caller(message.future, self._pending_calls)
+        self._pending_calls.add(caller)
+        name = type(self._client).__name__
+        try:
+            result = self._client.handle_call(message.request, caller, self._conn)
+        except Exception as exc:  # noqa: BLE001 -- user code is shielded
+            caller.fail(exc)
+            self._callback_failed("handle_call", exc)
+            return
+        if isinstance(result, Reply):
+            caller.reply(result.value)
+        elif isinstance(result, Stop):
+            if result.has_reply:
+                caller.reply(result.reply)
+            self._begin_stop(result.reason)
+        elif not isinstance(result, NoReply):
+            error = TypeError(  # type: ignore[unreachable]
+                f"{name}.handle_call returned {result!r}; expected Reply(value), NoReply() "
+                "or Stop(reason)"
+            )
+            logger.error("%s", error)
+            caller.fail(error)
+
+    def _run(self, message: _Run) -> None:
+        try:
+            value = message.function(self._conn)
+        except Exception as exc:  # noqa: BLE001 -- handed to the caller
+            message.future.set_exception((type(exc), exc, exc.__traceback__))
+            return
+        message.future.set(value)
+
+    def _outside_request(self, message: _Request) -> None:
+        try:
+            self._request(message)
+        except (PushError, ConfigError) as exc:
+            assert message.future is not None  # requests from outside always have one
+            _fail(message.future, exc)
+
+    # -- mailbox ----------------------------------------------------------------
+
+    def on_receive(self, message: Any) -> Any:
+        try:
+            self._dispatch(message)
+        except Exception:
+            # A bug of ours must not kill the socket: Pykka would stop the actor.
+            logger.exception("internal error while handling %r; the socket keeps running", message)
+        return None
+
+    def _dispatch(self, message: Any) -> None:
+        kind = type(message)
+        if kind is _ReceivedMany:
+            generation = message.generation
+            for frame in message.frames:
+                if self._stopping:
+                    break
+                self._received(generation, frame)
+        elif kind is _Received:
+            if self._credits is not None and message.generation == self._generation:
+                self._credits.release()
+            if not self._stopping:
+                self._received(message.generation, message.frame)
+        elif self._stopping:
+            if kind in (_Call, _Request) and message.future is not None:
+                _fail(message.future, SocketStoppedError("the socket is stopping"))
+            elif kind is _Run:
+                self._run(message)
+        elif kind is _Opened:
+            self._opened(message.generation)
+        elif kind is _Closed:
+            self._closed(message.generation, message.reason)
+        elif kind is _HeartbeatDue:
+            self._heartbeat_due(message.generation)
+        elif kind is _DeadlinesDue:
+            self._deadlines_due(message.token)
+        elif kind is _Request:
+            self._outside_request(message)
+        elif kind is _ReconnectDue:
+            self._reconnect_due(message.token)
+        elif kind is _RejoinDue:
+            self._rejoin_timer_fired(message.topic, message.token)
+        elif kind is _Call:
+            self._call(message)
+        elif kind is _Run:
+            self._run(message)
+        else:
+            self._callback("handle_info", message, self._conn)

@@ -1,0 +1,213 @@
+"""The websocket of one connection attempt, with the TCP (and TLS) opened by us.
+
+:class:`_Wire` opens the connection where :meth:`_Wire.abort` can reach it, so that a
+stop interrupts a connect or TLS handshake in progress, and it is the one way frames
+are written: whole, in order, under websocket-client's write lock, and either without
+blocking (the owner's thread) or blocking (the transport actor and its reader).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import socket
+import ssl
+import struct
+import threading
+from typing import Any
+
+import websocket
+from websocket import _http as websocket_http
+from websocket import _socket as websocket_socket
+from websocket import _url as websocket_url
+
+from phoenix_actor._transport.options import ConnectPlan
+
+#: Connect errors after which the next address of the host is tried (as websocket-client).
+_NEXT_ADDRESS_ERRNOS = frozenset({errno.ECONNREFUSED, errno.ENETUNREACH})
+#: A send flag that makes one write non-blocking (absent on Windows: no direct writes).
+DONTWAIT: int | None = getattr(socket, "MSG_DONTWAIT", None)
+
+
+_HEADER_16 = struct.Struct("!BBH").pack
+_HEADER_64 = struct.Struct("!BBQ").pack
+
+
+def encode_frame(data: bytes, opcode: int, key: bytes | None = None) -> bytes:
+    """One final client frame (RFC 6455, section 5.2), masked with ``key``.
+
+    The key is 4 random bytes from ``os.urandom`` unless given (tests give one).
+    """
+    length = len(data)
+    first = 0x80 | opcode  # FIN, no extension bits
+    if length < 126:
+        header = bytes((first, 0x80 | length))
+    elif length < 0x10000:
+        header = _HEADER_16(first, 0x80 | 126, length)
+    else:
+        header = _HEADER_64(first, 0x80 | 127, length)
+    if key is None:
+        key = os.urandom(4)
+    if not length:
+        return header + key
+    mask = int.from_bytes((key * (length // 4 + 1))[:length], "little")
+    masked = (int.from_bytes(data, "little") ^ mask).to_bytes(length, "little")
+    return header + key + masked
+
+
+class _ReadAhead:
+    """The socket during the HTTP upgrade, read 4 KiB at a time.
+
+    websocket-client reads the upgrade response one byte per ``recv``; this serves those
+    reads from memory. What it read past the response (frames the server sent at once)
+    is left in :attr:`buffered`, for the reader's frame parser.
+    """
+
+    __slots__ = ("_sock", "buffered")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.buffered = b""
+
+    def recv(self, size: int) -> bytes:
+        if not self.buffered:
+            self.buffered = self._sock.recv(4096)
+        data, self.buffered = self.buffered[:size], self.buffered[size:]
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class _Wire:
+    """The websocket of one attempt, shared by the transport actor, its reader and the
+    owner's handle, which may abort it from its own thread."""
+
+    __slots__ = ("_opening", "_tail", "closing", "queued", "written", "ws")
+
+    def __init__(self, plan: ConnectPlan) -> None:
+        self.closing = threading.Event()
+        self._opening: socket.socket | None = None
+        #: What a direct write could not write; under ``ws.lock``, the next write sends it.
+        self._tail = b""
+        #: Frames the owner handed to the transport actor, and how many it has written:
+        #: the owner writes directly only when the two are equal, so frames keep their order.
+        self.queued = 0  # written by the owner's thread only
+        self.written = 0  # written by the transport actor's thread only
+        self.ws = websocket.WebSocket(
+            enable_multithread=True,
+            skip_utf8_validation=True,
+            sslopt=plan.sslopt,  # connect() would ignore these two
+            sockopt=list(plan.sockopt),
+        )
+
+    def open(self, url: str, plan: ConnectPlan, timeout: float) -> socket.socket | None:
+        """Open the TCP connection (and TLS) where :meth:`abort` can reach it.
+
+        websocket-client would open it out of reach, so that a stop could not interrupt a
+        connect or a TLS handshake to an unresponsive host. Through a proxy (given, or
+        from the environment) websocket-client still opens it: returns None then.
+        """
+        hostname, port, _resource, secure = websocket_url.parse_url(url)
+        kwargs = plan.connect_kwargs
+        proxy_host = websocket_url.get_proxy_info(
+            hostname,
+            secure,
+            proxy_host=kwargs.get("http_proxy_host"),
+            proxy_port=kwargs.get("http_proxy_port", 0),
+            proxy_auth=kwargs.get("http_proxy_auth"),
+            no_proxy=kwargs.get("http_no_proxy"),
+            proxy_type=kwargs.get("proxy_type", "http"),
+        )[0]
+        if proxy_host:
+            return None
+        error: OSError | None = None
+        for family, kind, proto, _name, address in socket.getaddrinfo(
+            hostname, port, 0, socket.SOCK_STREAM, socket.IPPROTO_TCP
+        ):
+            sock = socket.socket(family, kind, proto)
+            self._opening = sock
+            if self.closing.is_set():
+                sock.close()
+                raise ConnectionAbortedError("the transport was closed while connecting")
+            sock.settimeout(timeout)
+            for option in (*websocket_socket.DEFAULT_SOCKET_OPTION, *plan.sockopt):
+                sock.setsockopt(*option)
+            try:
+                sock.connect(address)
+            except OSError as exc:
+                sock.close()
+                if self.closing.is_set() or exc.errno not in _NEXT_ADDRESS_ERRNOS:
+                    raise
+                error = exc
+                continue
+            if secure:
+                sock = websocket_http._ssl_socket(sock, plan.sslopt, hostname)
+            return sock
+        raise error if error is not None else OSError(f"no address for {hostname!r}")
+
+    def write_nowait(self, data: bytes) -> bool:
+        """Write ``data`` now if that cannot block; True when the frame is taken care of.
+
+        Called from the owner's thread. False means nothing was written (the write lock
+        is taken, the connection is TLS, or the kernel's buffer is full): hand the frame
+        to the transport actor. A partial write keeps the rest as the tail
+        (:attr:`has_tail`), which the next :meth:`write` sends first: the owner then
+        hands the transport actor an empty write, so that it goes soon.
+        """
+        sock = self.ws.sock
+        if DONTWAIT is None or sock is None or isinstance(sock, ssl.SSLSocket):
+            return False
+        lock = self.ws.lock
+        if not lock.acquire(blocking=False):
+            return False
+        try:
+            if self._tail:
+                return False
+            if self.closing.is_set():
+                return True
+            try:
+                sent = sock.send(data, DONTWAIT)
+            except BlockingIOError:
+                return False
+            except OSError:
+                self.abort()  # the reader sees it and reports the lost connection
+                return True
+            self._tail = data[sent:]
+            return True
+        finally:
+            lock.release()
+
+    def write_or_rest(self, data: bytes) -> bytes | None:
+        """:meth:`write_nowait`, then what is left for a blocking :meth:`write`: None
+        (nothing), ``data`` (nothing was written) or ``b""`` (only the tail)."""
+        if not self.write_nowait(data):
+            return data
+        return b"" if self._tail else None
+
+    @property
+    def has_tail(self) -> bool:
+        """Part of a frame is still to be written (by the next :meth:`write`)."""
+        return bool(self._tail)
+
+    def write(self, data: bytes) -> None:
+        """Write the tail of a direct write, then ``data``; blocks until both are sent.
+
+        Raises ``OSError`` (or ``WebSocketException``) when the connection is broken.
+        """
+        with self.ws.lock:
+            sock = self.ws.sock
+            if sock is None:
+                raise websocket.WebSocketConnectionClosedException("the socket is closed")
+            data, self._tail = self._tail + data, b""
+            if data:
+                sock.sendall(data)
+
+    def abort(self) -> None:
+        """Shut the TCP connection down: wakes the reader and fails a blocked write; also
+        interrupts a connect or TLS handshake in progress."""
+        sock = self.ws.sock or self._opening
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)

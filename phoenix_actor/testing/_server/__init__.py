@@ -1,0 +1,1 @@
+"""The embedded Phoenix server (:class:`phoenix_actor.testing.PhoenixServer`), on websockets."""
