@@ -36,6 +36,9 @@ from phoenix_actor._socket.observer import (
     SocketStateChanged,
     TellObserver,
 )
+from phoenix_actor._transport.actor import TransportActor
+from phoenix_actor._transport.base import Transport, TransportFactory, TransportListener
+from phoenix_actor._transport.options import TransportOptions
 from phoenix_actor._transport.reasons import (
     ClosedByClient,
     ConnectFailed,
@@ -50,14 +53,7 @@ from phoenix_actor._transport.reasons import (
     TransportDown,
     reconnect_refusal,
 )
-from phoenix_actor._transport.websocket import (
-    Transport,
-    TransportActor,
-    TransportFactory,
-    TransportListener,
-    TransportOptions,
-    websocket_transport,
-)
+from phoenix_actor._transport.websocket import websocket_transport
 from phoenix_actor.exceptions import (
     AlreadyJoinedError,
     BufferFullError,

@@ -14,7 +14,8 @@ import pytest
 
 import phoenix_actor as pa
 from phoenix_actor._facade import aio
-from phoenix_actor._socket.mailbox import _Request, _Run
+from phoenix_actor._socket.handles import _Run
+from phoenix_actor._socket.mailbox import _Request
 from phoenix_actor.aio import AsyncSocket
 from phoenix_actor.testing import PhoenixServer, Received
 from tests.conftest import TIMEOUT

@@ -19,9 +19,10 @@ import pytest
 import phoenix_actor as pa
 from phoenix_actor._protocol.message import Frame
 from phoenix_actor._transport.actor import TransportActor, _Send
+from phoenix_actor._transport.base import Transport
 from phoenix_actor._transport.reasons import ConnectionLost, DisconnectReason, RemoteClosed
 from phoenix_actor._transport.shared_reader import SharedReader
-from phoenix_actor._transport.websocket import Transport, websocket_transport
+from phoenix_actor._transport.websocket import websocket_transport
 from phoenix_actor._transport.wire import _Wire
 from phoenix_actor.testing import PhoenixServer
 from tests.conftest import TIMEOUT

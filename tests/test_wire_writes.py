@@ -18,9 +18,10 @@ import pytest
 import websocket
 
 from phoenix_actor._protocol.message import Frame, Opcode
+from phoenix_actor._transport.base import Transport
 from phoenix_actor._transport.options import TransportOptions, resolve_options
 from phoenix_actor._transport.reasons import DisconnectReason
-from phoenix_actor._transport.websocket import Transport, websocket_transport
+from phoenix_actor._transport.websocket import websocket_transport
 from phoenix_actor._transport.wire import _Wire, encode_frame
 from tests.conftest import TIMEOUT
 from tests.test_keepalive import RawServer

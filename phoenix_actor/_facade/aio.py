@@ -17,8 +17,8 @@ from phoenix_actor._protocol.message import ChannelReply
 from phoenix_actor._protocol.url import Params
 from phoenix_actor._socket.client import Connect
 from phoenix_actor._socket.config import Config
-from phoenix_actor._socket.handles import Connection
-from phoenix_actor._socket.mailbox import RequestKind, _Request, _Run, check_timeout
+from phoenix_actor._socket.handles import Connection, _Run
+from phoenix_actor._socket.mailbox import RequestKind, _Request, check_timeout
 from phoenix_actor._transport.reasons import DisconnectReason
 from phoenix_actor.exceptions import (
     CallTimeoutError,

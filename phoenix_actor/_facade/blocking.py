@@ -292,7 +292,7 @@ class Socket:
 
     def subscribe(self, topic: str, event: str | None = None) -> Subscription:
         """A queue of the pushes and broadcasts on ``topic`` (only ``event`` if given)."""
-        subscription = Subscription(self, topic, event)
+        subscription = Subscription(self._unsubscribe, topic, event)
         if self._stopped.is_set():
             raise SocketStoppedError("the socket is closed")
         with self._lock:

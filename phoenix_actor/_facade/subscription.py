@@ -6,12 +6,9 @@ from __future__ import annotations
 import queue
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from phoenix_actor.exceptions import SocketStoppedError
-
-if TYPE_CHECKING:
-    from phoenix_actor._facade.blocking import Socket
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -36,10 +33,12 @@ class Subscription:
     grow; ``len(subscription)`` tells how many messages wait.
     """
 
-    def __init__(self, socket: Socket, topic: str, event: str | None) -> None:
+    def __init__(
+        self, unsubscribe: Callable[[Subscription], None], topic: str, event: str | None
+    ) -> None:
         self.topic = topic
         self.event = event
-        self._socket = socket
+        self._unsubscribe = unsubscribe
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
 
@@ -85,7 +84,7 @@ class Subscription:
 
     def close(self) -> None:
         """Stop receiving; messages already queued can still be read."""
-        self._socket._unsubscribe(self)
+        self._unsubscribe(self)
 
     def __enter__(self) -> Subscription:
         return self

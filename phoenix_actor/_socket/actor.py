@@ -31,7 +31,7 @@ from phoenix_actor._socket.client import (
     Stop,
 )
 from phoenix_actor._socket.config import Config
-from phoenix_actor._socket.handles import Caller, Connection
+from phoenix_actor._socket.handles import Caller, Connection, _Run
 from phoenix_actor._socket.mailbox import (
     RequestKind,
     _Call,
@@ -46,22 +46,20 @@ from phoenix_actor._socket.mailbox import (
     _ReconnectDue,
     _RejoinDue,
     _Request,
-    _Run,
-    _tell_quietly,
     check_timeout,
-    tell_later,
 )
 from phoenix_actor._socket.observer import ChannelState, SocketState
 from phoenix_actor._socket.recovery import RecoveryMixin
 from phoenix_actor._socket.replies import RepliesMixin
+from phoenix_actor._transport.base import Transport
 from phoenix_actor._transport.reasons import (
     ConnectFailed,
     DisconnectReason,
     HeartbeatTimeout,
     TransportDown,
 )
-from phoenix_actor._transport.timers import Timer
-from phoenix_actor._transport.websocket import Transport, websocket_transport
+from phoenix_actor._transport.timers import Timer, _tell_quietly, tell_later
+from phoenix_actor._transport.websocket import websocket_transport
 from phoenix_actor.exceptions import (
     ConfigError,
     ConnectionClosedError,

@@ -7,8 +7,8 @@ from typing import Any, TypeVar
 
 import pykka
 
-from phoenix_actor._socket.handles import Connection
-from phoenix_actor._socket.mailbox import _Call, _Run
+from phoenix_actor._socket.handles import Connection, _Run
+from phoenix_actor._socket.mailbox import _Call
 from phoenix_actor.exceptions import CallTimeoutError, SocketStoppedError
 
 T = TypeVar("T")

@@ -20,7 +20,7 @@ from phoenix_actor._transport.reasons import DisconnectReason
 from phoenix_actor.exceptions import ConfigError
 
 if TYPE_CHECKING:
-    from phoenix_actor._socket.actor import Caller, Connection
+    from phoenix_actor._socket.handles import Caller, Connection
 
 logger = logging.getLogger("phoenix_actor.client")
 

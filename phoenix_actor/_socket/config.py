@@ -10,8 +10,9 @@ from typing import Any, Literal, Union
 
 from phoenix_actor._protocol.serializer import JSONSerializer, Serializer
 from phoenix_actor._socket.observer import Observer
+from phoenix_actor._transport.base import TransportFactory
 from phoenix_actor._transport.checks import is_seconds
-from phoenix_actor._transport.websocket import TransportFactory, TransportOptions
+from phoenix_actor._transport.options import TransportOptions
 from phoenix_actor.exceptions import ConfigError
 
 #: A backoff schedule: seconds to wait before retry ``n`` (1-based). A sequence gives

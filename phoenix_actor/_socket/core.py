@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from phoenix_actor._socket.config import Config
     from phoenix_actor._socket.mailbox import _Request, _Waiter
     from phoenix_actor._socket.observer import ChannelState, Observer, SocketState
+    from phoenix_actor._transport.base import Transport
     from phoenix_actor._transport.reasons import DisconnectReason
-    from phoenix_actor._transport.websocket import Transport
 
 
 class SocketCore(pykka.ThreadingActor):

@@ -5,19 +5,43 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import pykka
 
 from phoenix_actor._protocol import session as s
 from phoenix_actor._protocol.message import ChannelReply
 from phoenix_actor._socket.mailbox import RequestKind, _Request, check_timeout
+from phoenix_actor._socket.observer import ChannelState, SocketState
 from phoenix_actor.exceptions import DisconnectedError, WrongThreadError
 
-if TYPE_CHECKING:
-    from phoenix_actor._socket.actor import SocketActor
-
 logger = logging.getLogger("phoenix_actor.socket")
+
+
+class SocketSide(Protocol):
+    """What a :class:`Connection` uses of its socket actor (the actor is one)."""
+
+    _thread: threading.Thread | None
+    _live_generation: int | None
+    _session: s.Session
+
+    def _send(self, out: s.Outbound) -> None: ...
+    def _joining(self, topic: str, out: s.Outbound) -> None: ...
+    def _left(self, topic: str, out: s.Outbound) -> None: ...
+    def _request(self, request: _Request) -> None: ...
+    def _apply(self, name: str, result: object) -> None: ...
+    @property
+    def state(self) -> SocketState: ...
+    def channel_states(self) -> dict[str, ChannelState]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """Run ``function(conn)`` in the actor thread and resolve ``future`` with its result."""
+
+    function: Callable[[Connection], Any]
+    future: pykka.Future[Any]
 
 
 class Caller:
@@ -62,7 +86,7 @@ class Connection:
 
     __slots__ = ("_actor", "_generation")
 
-    def __init__(self, actor: SocketActor, generation: int | None) -> None:
+    def __init__(self, actor: SocketSide, generation: int | None) -> None:
         self._actor = actor
         self._generation = generation
 
@@ -76,7 +100,7 @@ class Connection:
         actor = self._actor
         return self._generation is not None and self._generation == actor._live_generation
 
-    def _check_thread(self) -> SocketActor:
+    def _check_thread(self) -> SocketSide:
         actor = self._actor
         if threading.current_thread() is not actor._thread:
             raise WrongThreadError(

@@ -6,7 +6,6 @@ report of an earlier attempt is recognised and dropped.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -15,13 +14,11 @@ import pykka
 from phoenix_actor._protocol.message import ChannelReply, Frame
 from phoenix_actor._transport.checks import is_seconds
 from phoenix_actor._transport.reasons import DisconnectReason
-from phoenix_actor._transport.timers import SCHEDULER, Timer
+from phoenix_actor._transport.timers import _tell_quietly
 from phoenix_actor.exceptions import ConfigError
 
 if TYPE_CHECKING:
     import threading
-
-    from phoenix_actor._socket.handles import Connection
 
 RequestKind = Literal["join", "leave", "push"]
 
@@ -72,14 +69,6 @@ class _Call:
 
 
 @dataclass(frozen=True, slots=True)
-class _Run:
-    """Run ``function(conn)`` in the actor thread and resolve ``future`` with its result."""
-
-    function: Callable[[Connection], Any]
-    future: pykka.Future[Any]
-
-
-@dataclass(frozen=True, slots=True)
 class _Request:
     """A join, leave or push from another thread, answered through ``future``."""
 
@@ -112,20 +101,6 @@ class _DeadlinesDue:
     """The earliest request deadline has passed (``token`` tells the current timer)."""
 
     token: int
-
-
-def _tell_quietly(tell: Callable[[Any], None], message: object) -> None:
-    try:
-        tell(message)
-    except pykka.ActorDeadError:
-        pass  # the socket stopped meanwhile
-
-
-def tell_later(ref: pykka.ActorRef[Any], delay: float, message: object) -> Timer:
-    """Tell ``ref`` ``message`` after ``delay`` seconds, from the shared timer thread;
-    nothing happens if the actor has stopped by then."""
-    tell = ref.tell
-    return SCHEDULER.call_later(delay, lambda: _tell_quietly(tell, message))
 
 
 def _fail(future: pykka.Future[Any], error: BaseException) -> None:

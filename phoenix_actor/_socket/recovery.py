@@ -16,7 +16,7 @@ from phoenix_actor._protocol import session as s
 from phoenix_actor._socket.client import Connect, Reconnect
 from phoenix_actor._socket.config import backoff_delay, jittered
 from phoenix_actor._socket.core import SocketCore
-from phoenix_actor._socket.mailbox import _ReconnectDue, _RejoinDue, _Request, tell_later
+from phoenix_actor._socket.mailbox import _ReconnectDue, _RejoinDue, _Request
 from phoenix_actor._socket.observer import (
     ChannelState,
     ChannelStateChanged,
@@ -24,7 +24,7 @@ from phoenix_actor._socket.observer import (
     SocketStateChanged,
 )
 from phoenix_actor._transport.reasons import LATER_CLOSE_CODES, RemoteClosed, reconnect_refusal
-from phoenix_actor._transport.timers import Timer
+from phoenix_actor._transport.timers import Timer, tell_later
 from phoenix_actor.exceptions import NotJoinedError, PushError
 
 logger = logging.getLogger("phoenix_actor.socket")

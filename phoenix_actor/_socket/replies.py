@@ -19,16 +19,9 @@ import pykka
 from phoenix_actor._protocol import session as s
 from phoenix_actor._protocol.message import ChannelReply, Message
 from phoenix_actor._socket.core import SocketCore
-from phoenix_actor._socket.mailbox import (
-    _DeadlinesDue,
-    _fail,
-    _Request,
-    _Waiter,
-    check_timeout,
-    tell_later,
-)
+from phoenix_actor._socket.mailbox import _DeadlinesDue, _fail, _Request, _Waiter, check_timeout
 from phoenix_actor._socket.observer import ChannelState, SocketState
-from phoenix_actor._transport.timers import Timer
+from phoenix_actor._transport.timers import Timer, tell_later
 from phoenix_actor.exceptions import (
     BufferFullError,
     ChannelClosedError,

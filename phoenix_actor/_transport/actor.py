@@ -20,7 +20,6 @@ import websocket
 
 from phoenix_actor._protocol.message import Frame, Opcode
 from phoenix_actor._protocol.url import redact_url
-from phoenix_actor._socket.mailbox import tell_later
 from phoenix_actor._transport.errors import _failure_reason
 from phoenix_actor._transport.inbound import CLOSE_NORMAL, LOST, READ_SIZE, Inbound, close_frame
 from phoenix_actor._transport.options import ConnectPlan, TransportOptions, resolve_options
@@ -34,11 +33,11 @@ from phoenix_actor._transport.reasons import (
     TransportDown,
 )
 from phoenix_actor._transport.shared_reader import SHARED_READER, SharedConnection
-from phoenix_actor._transport.timers import Timer
+from phoenix_actor._transport.timers import Timer, tell_later
 from phoenix_actor._transport.wire import DONTWAIT, _ReadAhead, _Wire, encode_frame
 
 if TYPE_CHECKING:
-    from phoenix_actor._transport.websocket import TransportListener
+    from phoenix_actor._transport.base import TransportListener
 
 logger = logging.getLogger("phoenix_actor.transport")
 

@@ -11,6 +11,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
+
+import pykka
 
 logger = logging.getLogger("phoenix_actor.timers")
 
@@ -90,3 +93,17 @@ class Scheduler:
 
 #: The process-wide scheduler.
 SCHEDULER = Scheduler()
+
+
+def _tell_quietly(tell: Callable[[Any], None], message: object) -> None:
+    try:
+        tell(message)
+    except pykka.ActorDeadError:
+        pass  # the socket stopped meanwhile
+
+
+def tell_later(ref: pykka.ActorRef[Any], delay: float, message: object) -> Timer:
+    """Tell ``ref`` ``message`` after ``delay`` seconds, from the shared timer thread;
+    nothing happens if the actor has stopped by then."""
+    tell = ref.tell
+    return SCHEDULER.call_later(delay, lambda: _tell_quietly(tell, message))

@@ -1,75 +1,30 @@
-"""The transport: one websocket connection, owned by a Pykka actor with one reader thread.
+"""The default transport: one websocket connection, owned by a Pykka actor.
 
-The socket actor only sees the small contract below: a :class:`TransportFactory` opens
-a connection and returns a :class:`Transport` (``send`` a frame, ``close``); the
-connection reports back through a :class:`TransportListener` exactly once
-``connected`` (or not at all), any number of ``frame`` calls, and exactly one
-``disconnected`` -- unless the client closed it, in which case nothing more is said.
-A factory may report ``disconnected`` before it returns (the default one does when the
-credentials of :class:`TransportOptions` cannot be resolved: nothing is attempted).
-
+It fulfils the contract of :mod:`phoenix_actor._transport.base`.
 Every failure becomes a :class:`~phoenix_actor.DisconnectReason` whose text comes from
 the exception alone; the URL in log lines goes through ``redact_url``, and header
 values and tokens are never logged.
 
-This module holds that contract and the default factory; the actor is in
-``_transport_actor``, the websocket of an attempt in ``_wire``, the translation of
-failures in ``_transport_errors``.
+This module holds the default factory; the actor is in ``actor``, the websocket of an
+attempt in ``wire``, the translation of failures in ``errors``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Protocol
 
 from phoenix_actor._protocol.message import Frame
 from phoenix_actor._protocol.url import redact_url
 from phoenix_actor._transport.actor import TransportActor, _ActorTransport
+from phoenix_actor._transport.base import Transport, TransportListener
 from phoenix_actor._transport.options import TransportOptions, resolve_options
 from phoenix_actor._transport.reasons import ConnectFailed, DisconnectReason
 from phoenix_actor._transport.wire import _Wire
 from phoenix_actor.exceptions import ConfigError
 
-__all__ = [
-    "Transport",
-    "TransportActor",
-    "TransportFactory",
-    "TransportListener",
-    "TransportOptions",
-    "websocket_transport",
-]
+__all__ = ["websocket_transport"]
 
 logger = logging.getLogger("phoenix_actor.transport")
-
-
-class TransportListener(Protocol):
-    """Where a transport reports what happens to its connection."""
-
-    def connected(self) -> None:
-        """The websocket handshake succeeded."""
-
-    def frame(self, frame: Frame) -> None:
-        """A data frame arrived."""
-
-    def frames(self, frames: list[Frame]) -> None:
-        """Several data frames arrived, in this order (one read from the socket)."""
-
-    def disconnected(self, reason: DisconnectReason) -> None:
-        """The attempt failed or the connection ended (said once, never after ``close``)."""
-
-
-class Transport(Protocol):
-    """A live connection as the socket actor uses it."""
-
-    def send(self, frame: Frame) -> None:
-        """Send one frame (fire and forget: failures surface as a disconnect)."""
-
-    def close(self) -> None:
-        """Close the connection and release every resource; idempotent."""
-
-
-TransportFactory = Callable[[str, TransportOptions, TransportListener], Transport]
 
 
 class _FailedTransport:

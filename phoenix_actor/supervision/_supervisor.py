@@ -14,8 +14,7 @@ from typing import Any
 import pykka
 
 from phoenix_actor._socket.config import Backoff, _check_backoff, backoff_delay
-from phoenix_actor._socket.mailbox import tell_later
-from phoenix_actor._transport.timers import Timer
+from phoenix_actor._transport.timers import Timer, tell_later
 from phoenix_actor.exceptions import ConfigError
 from phoenix_actor.supervision._child import (
     DEFAULT_STOP_TIMEOUT,

@@ -19,14 +19,14 @@ from phoenix_actor._protocol.auth_token import AUTH_TOKEN_PREFIX, decode_auth_to
 from phoenix_actor._protocol.constants import EVENT_CLOSE, EVENT_ERROR, EVENT_REPLY
 from phoenix_actor._protocol.message import Frame, Message, Opcode
 from phoenix_actor._protocol.serializer import normalize_ref
-from phoenix_actor._transport.options import resolve_options
+from phoenix_actor._transport.base import Transport, TransportListener
+from phoenix_actor._transport.options import TransportOptions, resolve_options
 from phoenix_actor._transport.reasons import (
     ConnectFailed,
     DisconnectReason,
     HandshakeRejected,
     RemoteClosed,
 )
-from phoenix_actor._transport.websocket import Transport, TransportListener, TransportOptions
 from phoenix_actor.exceptions import ConfigError
 from phoenix_actor.testing._inbox import Inbox
 from phoenix_actor.testing._server.protocol import V2

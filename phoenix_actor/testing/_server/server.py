@@ -150,7 +150,9 @@ class PhoenixServer:
                 raise RuntimeError(f"cannot start a server that is {self._state}")
             self._state = "running"
         try:
-            from phoenix_actor.testing._server import ws as _server_ws  # the optional extra, on demand
+            from phoenix_actor.testing._server import (
+                ws as _server_ws,  # the optional extra, on demand
+            )
         except ImportError as exc:
             with self._lock:
                 self._state = "new"

@@ -1,0 +1,50 @@
+"""The contract between a socket and its transport.
+
+The socket actor only sees this: a :class:`TransportFactory` opens a connection and
+returns a :class:`Transport` (``send`` a frame, ``close``); the connection reports back
+through a :class:`TransportListener` exactly once ``connected`` (or not at all), any
+number of ``frame`` calls, and exactly one ``disconnected`` -- unless the client closed
+it, in which case nothing more is said. A factory may report ``disconnected`` before it
+returns (the default one does when the credentials of :class:`TransportOptions` cannot
+be resolved: nothing is attempted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from phoenix_actor._protocol.message import Frame
+from phoenix_actor._transport.options import TransportOptions
+from phoenix_actor._transport.reasons import DisconnectReason
+
+__all__ = ["Transport", "TransportFactory", "TransportListener"]
+
+
+class TransportListener(Protocol):
+    """Where a transport reports what happens to its connection."""
+
+    def connected(self) -> None:
+        """The websocket handshake succeeded."""
+
+    def frame(self, frame: Frame) -> None:
+        """A data frame arrived."""
+
+    def frames(self, frames: list[Frame]) -> None:
+        """Several data frames arrived, in this order (one read from the socket)."""
+
+    def disconnected(self, reason: DisconnectReason) -> None:
+        """The attempt failed or the connection ended (said once, never after ``close``)."""
+
+
+class Transport(Protocol):
+    """A live connection as the socket actor uses it."""
+
+    def send(self, frame: Frame) -> None:
+        """Send one frame (fire and forget: failures surface as a disconnect)."""
+
+    def close(self) -> None:
+        """Close the connection and release every resource; idempotent."""
+
+
+TransportFactory = Callable[[str, TransportOptions, TransportListener], Transport]
