@@ -45,13 +45,9 @@ def server() -> Iterator[PhoenixServer]:
         yield server
 
 
-@pytest.mark.parametrize("shared_reader", [False, True], ids=["own reader", "shared reader"])
-def test_kills_mid_stream_lose_and_double_nothing(
-    server: PhoenixServer, shared_reader: bool
-) -> None:
+def test_kills_mid_stream_lose_and_double_nothing(server: PhoenixServer) -> None:
     joins = Joins()
     fast: dict[str, Any] = {"reconnect_after": [0.0, 0.01], "rejoin_after": [0.0, 0.01]}
-    fast["transport_options"] = pa.TransportOptions(shared_reader=shared_reader)
     delivered_total = 0
     with pa.Socket(server.url, observer=joins, timeout=TIMEOUT, **fast) as socket:
         for round_ in range(ROUNDS):

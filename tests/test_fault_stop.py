@@ -74,14 +74,6 @@ def server() -> Iterator[PhoenixServer]:
         yield server
 
 
-@pytest.fixture(params=["own reader", "shared reader"])
-def reader(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """The options of a connection read by its own thread, or by the shared reader."""
-    if request.param == "own reader":
-        return {}
-    return {"transport_options": pa.TransportOptions(shared_reader=True)}
-
-
 def start(client: Probe, **options: Any) -> pykka.ActorRef[Any]:
     return pa.SocketActor.start(client, heartbeat_interval=None, **options)
 
@@ -179,27 +171,25 @@ def test_stop_during_the_tls_handshake() -> None:
 # -- against the embedded server -------------------------------------------------------
 
 
-def test_stop_while_connecting(server: PhoenixServer, reader: dict[str, Any]) -> None:
+def test_stop_while_connecting(server: PhoenixServer) -> None:
     for _ in range(20):
-        ref = start(Probe(pa.Connect(server.url)), **reader)
+        ref = start(Probe(pa.Connect(server.url)))
         assert_stops_clean(ref, server.port)  # at whatever point the attempt is
 
 
-def test_stop_when_connected_and_idle(server: PhoenixServer, reader: dict[str, Any]) -> None:
+def test_stop_when_connected_and_idle(server: PhoenixServer) -> None:
     client = Probe(pa.Connect(server.url))
-    ref = start(client, **reader)
+    ref = start(client)
     client.wait("connected")
     assert_stops_clean(ref, server.port)
     server.wait_for_event(lambda e: e[0] == "disconnect", TIMEOUT)
 
 
-def test_stop_with_a_join_reply_pending_and_pushes_buffered(
-    server: PhoenixServer, reader: dict[str, Any]
-) -> None:
+def test_stop_with_a_join_reply_pending_and_pushes_buffered(server: PhoenixServer) -> None:
     gate, entered = threading.Event(), threading.Event()
     server.channel("gated:*", lambda: GatedChannel(gate, entered))
     client = Probe(pa.Connect(server.url))
-    ref = start(client, push_buffer=50, **reader)
+    ref = start(client, push_buffer=50)
     try:
         client.wait("connected")
         join = pa.execute(ref, lambda conn: conn.join_future("gated:1"), TIMEOUT)
@@ -217,9 +207,9 @@ def test_stop_with_a_join_reply_pending_and_pushes_buffered(
         gate.set()  # let the server's worker end
 
 
-def test_stop_with_replies_pending(server: PhoenixServer, reader: dict[str, Any]) -> None:
+def test_stop_with_replies_pending(server: PhoenixServer) -> None:
     client = Probe(pa.Connect(server.url), connected=lambda conn: conn.join("echo:1"))
-    ref = start(client, **reader)
+    ref = start(client)
     client.wait("joined")
     futures = pa.execute(
         ref,
@@ -236,9 +226,9 @@ def test_stop_with_replies_pending(server: PhoenixServer, reader: dict[str, Any]
             future.get(timeout=0)
 
 
-def test_stop_with_many_pushes_in_flight(server: PhoenixServer, reader: dict[str, Any]) -> None:
+def test_stop_with_many_pushes_in_flight(server: PhoenixServer) -> None:
     client = Probe(pa.Connect(server.url), connected=lambda conn: conn.join("echo:1"))
-    ref = start(client, **reader)
+    ref = start(client)
     client.wait("joined")
     pa.execute(
         ref,
@@ -248,9 +238,9 @@ def test_stop_with_many_pushes_in_flight(server: PhoenixServer, reader: dict[str
     assert_stops_clean(ref, server.port)
 
 
-def test_stop_with_many_frames_arriving(server: PhoenixServer, reader: dict[str, Any]) -> None:
+def test_stop_with_many_frames_arriving(server: PhoenixServer) -> None:
     client = Probe(pa.Connect(server.url), connected=lambda conn: conn.join("echo:1"))
-    ref = start(client, **reader)
+    ref = start(client)
     client.wait("joined")
     pa.execute(ref, lambda conn: conn.push("echo:1", "burst", {"n": 5000}), TIMEOUT)
     client.wait_message("burst")
@@ -280,9 +270,7 @@ def test_stop_with_the_reader_held_back_by_max_pending_frames(server: PhoenixSer
     assert fds_connected_to(server.port) == {}
 
 
-def test_stop_at_every_step_of_a_conversation(
-    server: PhoenixServer, reader: dict[str, Any]
-) -> None:
+def test_stop_at_every_step_of_a_conversation(server: PhoenixServer) -> None:
     """A client that pushes again on every reply, stopped after 0, 1, 2 ... callbacks."""
 
     def again(topic: str, ref: Any, payload: Any, conn: pa.Connection) -> None:
@@ -296,18 +284,18 @@ def test_stop_at_every_step_of_a_conversation(
             joined=lambda topic, response, conn: conn.push("echo:1", "echo", {}),
             reply=again,
         )
-        ref = start(client, **reader)
+        ref = start(client)
         for _ in range(steps):
             client.events.take(lambda e: e[0] != "terminate", TIMEOUT, "a callback")
         assert_stops_clean(ref, server.port)
         assert client.events.take(lambda e: e[0] == "terminate", TIMEOUT, "terminate")
 
 
-def test_stopping_many_sockets_at_once(server: PhoenixServer, reader: dict[str, Any]) -> None:
+def test_stopping_many_sockets_at_once(server: PhoenixServer) -> None:
     clients = [
         Probe(pa.Connect(server.url), connected=lambda c: c.join("echo:1")) for _ in range(10)
     ]
-    refs = [start(client, **reader) for client in clients]
+    refs = [start(client) for client in clients]
     for client in clients:
         client.wait("joined")
     stops = [ref.stop(block=False) for ref in refs]

@@ -51,6 +51,7 @@ def pair() -> Iterator[tuple[_Wire, socket.socket]]:
     ours, theirs = socket.socketpair()
     wire = _Wire(resolve_options(TransportOptions(), "ws://127.0.0.1:1/socket/websocket"))
     wire.ws.sock = ours
+    wire.go_live(ours)
     yield wire, theirs
     ours.close()
     theirs.close()

@@ -33,6 +33,7 @@ from phoenix_actor._socket.client import (
 from phoenix_actor._socket.config import Config
 from phoenix_actor._socket.handles import Caller, Connection, _Run
 from phoenix_actor._socket.mailbox import (
+    Flow,
     RequestKind,
     _Call,
     _Closed,
@@ -121,7 +122,7 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         self._live_generation: int | None = None
         self._state = SocketState.DISCONNECTED
         self._observer = config.observer
-        self._credits: threading.Semaphore | None = None
+        self._flow: Flow | None = None  # backpressure, with max_pending_frames
         self._attempt_started = 0.0
         self._heartbeat_sent_at = 0.0
         self._stopping = False
@@ -230,9 +231,7 @@ class SocketActor(RecoveryMixin, RepliesMixin):
             self._heartbeat_timer = None
         transport, self._transport = self._transport, None
         self._live_generation = None
-        credits, self._credits = self._credits, None
-        if credits is not None:
-            credits.release(1_000_000)  # a reader waiting for credit must not block close
+        self._flow = None
         if transport is not None:
             try:
                 transport.close()
@@ -262,15 +261,15 @@ class SocketActor(RecoveryMixin, RepliesMixin):
             self._attempt_failed(generation, ConnectFailed("config", str(exc)))
             return
         limit = self.config.max_pending_frames
-        credits = None if limit is None else threading.Semaphore(limit)
-        listener = _Listener(self.actor_ref, generation, credits)
+        flow = None if limit is None else Flow(limit)
+        listener = _Listener(self.actor_ref, generation, flow)
         logger.info("connecting to %s", redact_url(url))
         self._set_state(SocketState.CONNECTING)
         self._attempt_started = time.monotonic()
         self._observe("connect_attempt", self._reconnect_tries + 1)
         try:
             self._transport = self._factory(url, self.config.transport_options, listener)
-            self._credits = credits
+            self._flow = flow
         except Exception as exc:
             logger.exception("the transport factory raised")
             self._attempt_failed(generation, TransportDown(f"{type(exc).__name__}: {exc}"))
@@ -378,6 +377,14 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         elif isinstance(event, s.MessageDropped):
             logger.debug("dropped %r: %s", event.message, event.reason)
 
+    def _handled(self, count: int) -> None:
+        """``count`` frames leave the backlog: resume a held reading once it is short."""
+        assert self._flow is not None
+        if self._flow.done(count):
+            resume = getattr(self._transport, "resume_reading", None)
+            if resume is not None:
+                resume()
+
     # -- callbacks --------------------------------------------------------------
 
     def _callback(self, name: str, *args: Any) -> None:
@@ -471,13 +478,15 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         kind = type(message)
         if kind is _ReceivedMany:
             generation = message.generation
+            if self._flow is not None and generation == self._generation:
+                self._handled(len(message.frames))
             for frame in message.frames:
                 if self._stopping:
                     break
                 self._received(generation, frame)
         elif kind is _Received:
-            if self._credits is not None and message.generation == self._generation:
-                self._credits.release()
+            if self._flow is not None and message.generation == self._generation:
+                self._handled(1)
             if not self._stopping:
                 self._received(message.generation, message.frame)
         elif self._stopping:

@@ -93,9 +93,10 @@ class Config:
       metrics (connect time, heartbeat round trip, reply latency, mailbox depth).
     * ``max_pending_frames``: backpressure for slow callbacks. ``None`` (the default)
       lets the mailbox grow without bound while callbacks lag behind the server; a
-      number makes the reader thread stop reading the websocket while that many
-      received frames wait in the mailbox, so TCP pushes back on the server (a
-      heartbeat stuck behind them may then time out and reconnect).
+      number makes the reader stop reading this socket's websocket once that many
+      received frames wait in the mailbox (one read may bring up to 64 KiB more), and
+      read it again once half of them are handled, so TCP pushes back on the server
+      (a heartbeat stuck behind them may then time out and reconnect).
     """
 
     serializer: Serializer = field(default_factory=JSONSerializer)
@@ -141,11 +142,6 @@ class Config:
             isinstance(pending, bool) or not isinstance(pending, int) or pending < 1
         ):
             raise ConfigError(f"max_pending_frames must be an int >= 1 or None, not {pending!r}")
-        if pending is not None and getattr(self.transport_options, "shared_reader", False):
-            raise ConfigError(
-                "max_pending_frames needs a reader per connection (it waits for credit): "
-                "not with TransportOptions(shared_reader=True)"
-            )
         if self.observer is not None and not isinstance(self.observer, Observer):
             raise ConfigError(f"observer must be a phoenix_actor.Observer, not {self.observer!r}")
         if self.callback_errors not in ("log", "stop"):

@@ -6,8 +6,9 @@ report of an earlier attempt is recognised and dropped.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import pykka
 
@@ -16,9 +17,6 @@ from phoenix_actor._transport.checks import is_seconds
 from phoenix_actor._transport.reasons import DisconnectReason
 from phoenix_actor._transport.timers import _tell_quietly
 from phoenix_actor.exceptions import ConfigError
-
-if TYPE_CHECKING:
-    import threading
 
 RequestKind = Literal["join", "leave", "push"]
 
@@ -115,22 +113,55 @@ def check_timeout(timeout: object) -> None:
         )
 
 
+class Flow:
+    """Backpressure (``Config.max_pending_frames``): frames told to the socket actor and
+    not handled yet, against a limit.
+
+    The transport's reader adds what it reports and is told to hold its reading once
+    ``limit`` frames wait; the socket actor takes them off as it handles them and
+    resumes the reading once no more than half the limit wait.
+    """
+
+    __slots__ = ("_held", "_limit", "_lock", "_pending")
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._held = False
+
+    def add(self, count: int) -> bool:
+        """``count`` more frames wait: False when the reading should be held."""
+        with self._lock:
+            self._pending += count
+            if self._pending >= self._limit:
+                self._held = True
+                return False
+            return True
+
+    def done(self, count: int) -> bool:
+        """``count`` frames were taken: True when held reading should resume now."""
+        with self._lock:
+            self._pending -= count
+            if self._held and self._pending <= self._limit // 2:
+                self._held = False
+                return True
+            return False
+
+
 class _Listener:
     """Tells the socket actor what one connection attempt's transport reports.
 
-    With ``credits`` (``Config.max_pending_frames``), the reader thread takes one per
-    frame and waits when none is left; the socket actor gives one back per frame it
-    has handled.
+    With a :class:`Flow`, it asks the transport to hold its reading while too many
+    frames wait to be handled.
     """
 
-    __slots__ = ("_credits", "_generation", "_tell")
+    __slots__ = ("_flow", "_generation", "_tell")
 
-    def __init__(
-        self, ref: pykka.ActorRef[Any], generation: int, credits: threading.Semaphore | None
-    ) -> None:
+    def __init__(self, ref: pykka.ActorRef[Any], generation: int, flow: Flow | None) -> None:
         self._tell = ref.tell
         self._generation = generation
-        self._credits = credits
+        self._flow = flow
 
     def _send(self, message: object) -> None:
         # If the socket stopped, it closes the transport itself.
@@ -139,17 +170,15 @@ class _Listener:
     def connected(self) -> None:
         self._send(_Opened(self._generation))
 
-    def frame(self, frame: Frame) -> None:
-        if self._credits is not None:
-            self._credits.acquire()
+    def frame(self, frame: Frame) -> bool:
+        keep_reading = self._flow is None or self._flow.add(1)
         self._send(_Received(self._generation, frame))
+        return keep_reading
 
-    def frames(self, frames: list[Frame]) -> None:
-        if self._credits is None:
-            self._send(_ReceivedMany(self._generation, frames))
-        else:
-            for frame in frames:  # one credit each, so the reader waits between them
-                self.frame(frame)
+    def frames(self, frames: list[Frame]) -> bool:
+        keep_reading = self._flow is None or self._flow.add(len(frames))
+        self._send(_ReceivedMany(self._generation, frames))
+        return keep_reading
 
     def disconnected(self, reason: DisconnectReason) -> None:
         self._send(_Closed(self._generation, reason))

@@ -1,17 +1,16 @@
-"""The :class:`TransportActor`, its reader thread, and its :class:`Transport` face.
+"""The :class:`TransportActor` and its :class:`Transport` face.
 
-The actor owns one websocket (a :class:`_Wire`): it writes the outbound frames and
-sends the keepalive pings; its reader thread connects, reads frames and reports them.
+The actor owns one websocket (a :class:`_Wire`): it connects (TCP, TLS and the upgrade,
+as its first message), then hands the socket to the process's one reader thread
+(``reader.READER``), which reads frames and reports them; the actor writes the
+outbound frames and sends the keepalive pings.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import socket
-import ssl
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +20,9 @@ import websocket
 from phoenix_actor._protocol.message import Frame, Opcode
 from phoenix_actor._protocol.url import redact_url
 from phoenix_actor._transport.errors import _failure_reason
-from phoenix_actor._transport.inbound import CLOSE_NORMAL, LOST, READ_SIZE, Inbound, close_frame
+from phoenix_actor._transport.inbound import CLOSE_NORMAL, LOST, Inbound, close_frame
 from phoenix_actor._transport.options import ConnectPlan, TransportOptions, resolve_options
+from phoenix_actor._transport.reader import READER, ReadConnection
 from phoenix_actor._transport.reasons import (
     ClosedByClient,
     ConnectionLost,
@@ -32,9 +32,8 @@ from phoenix_actor._transport.reasons import (
     PingTimeout,
     TransportDown,
 )
-from phoenix_actor._transport.shared_reader import SHARED_READER, SharedConnection
 from phoenix_actor._transport.timers import Timer, tell_later
-from phoenix_actor._transport.wire import DONTWAIT, _ReadAhead, _Wire, encode_frame
+from phoenix_actor._transport.wire import _ReadAhead, _Wire, encode_frame
 
 if TYPE_CHECKING:
     from phoenix_actor._transport.base import TransportListener
@@ -42,7 +41,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("phoenix_actor.transport")
 
 _OPCODES = {Opcode.TEXT: websocket.ABNF.OPCODE_TEXT, Opcode.BINARY: websocket.ABNF.OPCODE_BINARY}
-_JOIN_TIMEOUT = 5.0
+_STOP_TIMEOUT = 5.0
 #: How long a close waits for the transport to send its close frame before aborting.
 _GRACEFUL_CLOSE = 0.25
 
@@ -79,13 +78,14 @@ class _OwnerClosing:
 
 
 class TransportActor(pykka.ThreadingActor):
-    """Owns one ``websocket.WebSocket`` and the one thread that connects and reads it.
+    """Owns one ``websocket.WebSocket``: connects it, writes to it, closes it.
 
-    Outbound frames arrive in the mailbox and are written by the actor's thread; the
-    reader thread reports to the listener. Stopping the actor closes the socket, which
-    wakes the reader, and joins it. ``plan`` is the attempt resolved by
-    ``resolve_options`` (credential callables called, TLS files loaded); without it the
-    options are resolved in ``__init__``, which raises :class:`ConfigError` on failure.
+    It connects in ``on_start``; outbound frames arrive in the mailbox and are written
+    by the actor; the reader thread reads and reports to the listener. Stopping the
+    actor takes the connection from the reader and closes the socket. ``plan`` is the
+    attempt resolved by ``resolve_options`` (credential callables called, TLS files
+    loaded); without it the options are resolved in ``__init__``, which raises
+    :class:`ConfigError` on failure.
     """
 
     def __init__(
@@ -110,15 +110,14 @@ class TransportActor(pykka.ThreadingActor):
         self._pings = 0  # pings sent
         self._pongs = 0  # pongs received (written by the reader thread)
         self._ping_timer: Timer | None = None
-        self._shared: SharedConnection | None = None  # read by the shared reader
-        self._reader = threading.Thread(
-            target=self._read_loop, name=f"phoenix_actor-reader-{id(self):x}", daemon=True
-        )
-        # Connecting starts now, while Pykka starts the actor's own thread: what it
-        # reports before the actor runs waits in the mailbox, or goes to the listener.
-        self._reader.start()
+        self._reading: ReadConnection | None = None  # once handed to the reader
 
     # -- actor side ---------------------------------------------------------------
+
+    def on_start(self) -> None:
+        reason = self._open()
+        if reason is not None and not self._closing.is_set():
+            self._report(reason)
 
     def on_receive(self, message: Any) -> None:
         if isinstance(message, _Send):
@@ -201,20 +200,14 @@ class TransportActor(pykka.ThreadingActor):
         self._closing.set()
         if self._ping_timer is not None:
             self._ping_timer.cancel()
+        if self._reading is not None:
+            READER.remove(self._reading)  # before the socket is closed
         if self._ws.connected:
             self._close_quietly(CLOSE_NORMAL)
         self._abort()
-        if self._reader.is_alive() and self._reader is not threading.current_thread():
-            self._reader.join(_JOIN_TIMEOUT)
-        if self._reader.is_alive():
-            # Still inside a TCP connect: it sees ``_closing`` when that returns.
-            logger.debug("reader still connecting at stop; it will close on its own")
-        else:
-            if self._shared is not None:
-                SHARED_READER.remove(self._shared)  # before the socket is closed
-            self._ws.shutdown()  # type: ignore[no-untyped-call]
+        self._ws.shutdown()  # type: ignore[no-untyped-call]
 
-    # -- reader thread ------------------------------------------------------------
+    # -- connecting ---------------------------------------------------------------
 
     def _redirect(self) -> HandshakeRejected | None:
         """The 3xx answer websocket-client refused to follow (``redirect_limit``)."""
@@ -225,14 +218,8 @@ class TransportActor(pykka.ThreadingActor):
         headers = {str(k).lower(): str(v) for k, v in (response.headers or {}).items()}
         return HandshakeRejected(status, headers)
 
-    def _read_loop(self) -> None:
-        reason = self._run()
-        if reason is not None and not self._closing.is_set():
-            self._report(reason)
-
-    def _run(self) -> DisconnectReason | None:
-        """Connect, then read until the connection ends (its reason), or hand the reading
-        to the shared reader (None)."""
+    def _open(self) -> DisconnectReason | None:
+        """Connect, then hand the reading to the reader: why it failed, or None."""
         options, plan = self._options, self._plan
         try:
             opened = self._wire.open(self._url, plan, options.connect_timeout)
@@ -260,24 +247,25 @@ class TransportActor(pykka.ThreadingActor):
         if self._closing.is_set():
             self._ws.shutdown()  # type: ignore[no-untyped-call]  # stop() gave up waiting
             return ClosedByClient()
-        self._ws.settimeout(None)
+        sock = self._ws.sock
+        if sock is None:
+            return ConnectionLost(LOST)
+        self._wire.go_live(sock)
         keepalive = self._options.ping_interval is not None
         if keepalive:
             with contextlib.suppress(pykka.ActorDeadError):
                 self.actor_ref.tell(_Opened())
         self._listener.connected()
-        first = b"" if ahead is None else ahead.buffered
-        sock = self._ws.sock
-        if sock is None:
-            return ConnectionLost(LOST)
-        # A TLS read could block the shared reader for the rest of a record: read here.
-        shared = self._options.shared_reader and not isinstance(sock, ssl.SSLSocket)
-        if shared and DONTWAIT is not None:
-            return self._share(sock, first)
-        return self._read_frames(sock, first)
+        inbound = Inbound(self._frames, self._answer_nowait, self._mark_closed, self._count_pong)
+        self._reading = reading = ReadConnection(sock, inbound, self._ended)
+        self._wire.reading = reading
+        READER.add(reading, b"" if ahead is None else ahead.buffered)
+        return None
 
-    def _inbound(self, answer: Callable[[bytes], None]) -> Inbound:
-        return Inbound(self._listener.frames, answer, self._mark_closed, self._count_pong)
+    def _frames(self, frames: list[Frame]) -> None:
+        """Report a batch; a listener answering False holds the reading (backpressure)."""
+        if self._listener.frames(frames) is False and self._reading is not None:
+            self._reading.held = True
 
     def _mark_closed(self) -> None:
         """A close frame is on its way: websocket-client's ``connected`` turns False."""
@@ -286,49 +274,21 @@ class TransportActor(pykka.ThreadingActor):
     def _count_pong(self) -> None:
         self._pongs += 1
 
-    def _read_frames(self, sock: socket.socket, first: bytes) -> DisconnectReason:
-        """Read the socket in large chunks and report every message of a chunk at once."""
-        recv = sock.recv
-        inbound = self._inbound(self._answer)
-        data = first
-        while True:
-            if not data:
-                try:
-                    data = recv(READ_SIZE)
-                except OSError as exc:
-                    return ConnectionLost(str(exc) or type(exc).__name__)
-                if not data:
-                    return ConnectionLost(LOST)
-            reason = inbound(data)
-            if reason is not None:
-                return reason
-            data = b""
-
     def _answer(self, data: bytes) -> None:
-        """Write a control frame, waiting if need be (a connection's own reader)."""
+        """Write a control frame, waiting if need be (the actor itself)."""
         with contextlib.suppress(OSError, websocket.WebSocketException):
             self._wire.write(data)
 
-    def _share(self, sock: socket.socket, first: bytes) -> DisconnectReason | None:
-        """Hand the reading to the shared reader (after what came with the upgrade)."""
-        if first:
-            reason = self._inbound(self._answer)(first)
-            if reason is not None:
-                return reason
-        self._shared = SharedConnection(sock, self._inbound(self._answer_nowait), self._ended)
-        SHARED_READER.add(self._shared)
-        return None
-
     def _answer_nowait(self, data: bytes) -> None:
-        """Write a control frame without waiting (the shared reader): what cannot be
-        written now goes to the actor, which writes it."""
+        """Write a control frame without waiting (the reader): what cannot be written
+        now goes to the actor, which writes it."""
         rest = self._wire.write_or_rest(data)
         if rest is not None:
             with contextlib.suppress(pykka.ActorDeadError):
                 self.actor_ref.tell(_Send(rest, counted=False))
 
     def _ended(self, reason: DisconnectReason) -> None:
-        """The shared reader saw the connection end."""
+        """The reader saw the connection end."""
         if not self._closing.is_set():
             self._report(reason)
 
@@ -361,6 +321,12 @@ class _ActorTransport:
         except pykka.ActorDeadError:
             logger.debug("frame dropped: the transport has stopped")
 
+    def resume_reading(self) -> None:
+        """Read the connection again (it was held for backpressure)."""
+        reading = self._wire.reading
+        if reading is not None:
+            READER.resume(reading)
+
     def close(self) -> None:
         """Close gracefully (a close frame) if the transport answers at once; else abort.
 
@@ -381,6 +347,6 @@ class _ActorTransport:
         else:
             return
         try:
-            stopped.get(timeout=_JOIN_TIMEOUT + 1)
+            stopped.get(timeout=_STOP_TIMEOUT + 1)
         except pykka.Timeout:
-            logger.warning("the transport did not stop within %s s", _JOIN_TIMEOUT + 1)
+            logger.warning("the transport did not stop within %s s", _STOP_TIMEOUT + 1)

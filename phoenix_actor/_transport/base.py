@@ -27,18 +27,26 @@ class TransportListener(Protocol):
     def connected(self) -> None:
         """The websocket handshake succeeded."""
 
-    def frame(self, frame: Frame) -> None:
-        """A data frame arrived."""
+    def frame(self, frame: Frame) -> bool | None:
+        """A data frame arrived (``False``: hold the reading, as for ``frames``)."""
 
-    def frames(self, frames: list[Frame]) -> None:
-        """Several data frames arrived, in this order (one read from the socket)."""
+    def frames(self, frames: list[Frame]) -> bool | None:
+        """Several data frames arrived, in this order (one read from the socket).
+
+        ``False`` asks the transport to stop reading until ``resume_reading`` (too many
+        frames wait to be handled); a transport that cannot pause may ignore it.
+        """
 
     def disconnected(self, reason: DisconnectReason) -> None:
         """The attempt failed or the connection ended (said once, never after ``close``)."""
 
 
 class Transport(Protocol):
-    """A live connection as the socket actor uses it."""
+    """A live connection as the socket actor uses it.
+
+    A transport that honours backpressure (a listener's ``frames`` answering ``False``)
+    also has ``resume_reading()``, which the socket calls once its backlog is short.
+    """
 
     def send(self, frame: Frame) -> None:
         """Send one frame (fire and forget: failures surface as a disconnect)."""

@@ -13,6 +13,7 @@ import importlib.util
 import logging
 import os
 import ssl
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Union
@@ -205,12 +206,8 @@ class TransportOptions:
 
     Other:
 
-    * ``shared_reader``: read this connection from the one thread that reads every
-      connection opened with ``shared_reader=True``, not from a reader thread of its own
-      (off by default). For processes with hundreds of sockets: a broadcast then wakes
-      one thread, not one per socket. ``wss://`` connections keep their own reader (a
-      TLS read could block the others), as do all of them on Windows. Not with
-      ``Config.max_pending_frames``.
+    * ``shared_reader``: deprecated and ignored: every connection is read by the one
+      reader thread of the process now (a ``DeprecationWarning`` when set).
     * ``extra``: further keyword arguments for ``websocket.WebSocket.connect``
       (``redirect_limit``, ``http_proxy_timeout``...), and ``sockopt``, a sequence of
       ``setsockopt`` argument tuples. Redirects are not followed by default, as in
@@ -239,6 +236,13 @@ class TransportOptions:
     def __post_init__(self) -> None:
         if not isinstance(self.shared_reader, bool):
             raise ConfigError(f"shared_reader must be True or False, not {self.shared_reader!r}")
+        if self.shared_reader:
+            warnings.warn(
+                "TransportOptions(shared_reader=True) is ignored: every connection is read "
+                "by the one reader thread of the process",
+                DeprecationWarning,
+                stacklevel=3,
+            )
         timeout = self.connect_timeout
         if not is_seconds(timeout):
             raise ConfigError(f"connect_timeout must be > 0 seconds (finite), not {timeout!r:.100}")

@@ -3,7 +3,10 @@
 :class:`_Wire` opens the connection where :meth:`_Wire.abort` can reach it, so that a
 stop interrupts a connect or TLS handshake in progress, and it is the one way frames
 are written: whole, in order, under websocket-client's write lock, and either without
-blocking (the owner's thread) or blocking (the transport actor and its reader).
+blocking (the owner's thread) or blocking (the transport actor).
+
+Once connected the socket is non-blocking (the reader never waits on one connection);
+a blocking write then waits for room with ``poll``.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import select
 import socket
 import ssl
 import struct
@@ -26,8 +30,30 @@ from phoenix_actor._transport.options import ConnectPlan
 
 #: Connect errors after which the next address of the host is tried (as websocket-client).
 _NEXT_ADDRESS_ERRNOS = frozenset({errno.ECONNREFUSED, errno.ENETUNREACH})
-#: A send flag that makes one write non-blocking (absent on Windows: no direct writes).
-DONTWAIT: int | None = getattr(socket, "MSG_DONTWAIT", None)
+#: Errors of a non-blocking write that has to wait for room.
+_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError)
+
+
+def _wait_writable(sock: socket.socket) -> None:
+    """Wait until ``sock`` can take more (or is broken: the next write then raises)."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLOUT)
+        poller.poll()
+    else:  # pragma: no cover -- Windows
+        select.select([], [sock], [sock])
+
+
+def send_all(sock: socket.socket, data: bytes) -> None:
+    """Write all of ``data`` to a non-blocking (or blocking) socket, waiting for room."""
+    view = memoryview(data)
+    while view:
+        try:
+            sent = sock.send(view)
+        except _WOULD_BLOCK:
+            _wait_writable(sock)
+            continue
+        view = view[sent:]
 
 
 _HEADER_16 = struct.Struct("!BBH").pack
@@ -84,7 +110,7 @@ class _Wire:
     """The websocket of one attempt, shared by the transport actor, its reader and the
     owner's handle, which may abort it from its own thread."""
 
-    __slots__ = ("_opening", "_tail", "closing", "queued", "written", "ws")
+    __slots__ = ("_opening", "_tail", "closing", "direct", "queued", "reading", "written", "ws")
 
     def __init__(self, plan: ConnectPlan) -> None:
         self.closing = threading.Event()
@@ -95,6 +121,10 @@ class _Wire:
         #: the owner writes directly only when the two are equal, so frames keep their order.
         self.queued = 0  # written by the owner's thread only
         self.written = 0  # written by the transport actor's thread only
+        #: The owner may write directly: the socket is connected, non-blocking and not TLS.
+        self.direct = False
+        #: The connection as the reader sees it, once handed over (``reader.ReadConnection``).
+        self.reading: Any = None
         self.ws = websocket.WebSocket(
             enable_multithread=True,
             skip_utf8_validation=True,
@@ -143,21 +173,35 @@ class _Wire:
                 error = exc
                 continue
             if secure:
-                sock = websocket_http._ssl_socket(sock, plan.sslopt, hostname)
+                # Wrapped without the handshake first: the wrapper takes the descriptor
+                # over, so it is what abort() must reach during the handshake.
+                sslopt = {**plan.sslopt, "do_handshake_on_connect": False}
+                sock = websocket_http._ssl_socket(sock, sslopt, hostname)
+                self._opening = sock
+                if self.closing.is_set():
+                    sock.close()
+                    raise ConnectionAbortedError("the transport was closed while connecting")
+                sock.do_handshake()
             return sock
         raise error if error is not None else OSError(f"no address for {hostname!r}")
+
+    def go_live(self, sock: socket.socket) -> None:
+        """The upgrade is done on ``sock``: make it non-blocking (for the reader), and let
+        the owner write directly unless it is TLS."""
+        sock.setblocking(False)
+        self.direct = not isinstance(sock, ssl.SSLSocket)
 
     def write_nowait(self, data: bytes) -> bool:
         """Write ``data`` now if that cannot block; True when the frame is taken care of.
 
-        Called from the owner's thread. False means nothing was written (the write lock
-        is taken, the connection is TLS, or the kernel's buffer is full): hand the frame
-        to the transport actor. A partial write keeps the rest as the tail
+        Called from the owner's thread. False means nothing was written (not connected
+        yet, the write lock is taken, the connection is TLS, or the kernel's buffer is
+        full): hand the frame to the transport actor. A partial write keeps the rest as the tail
         (:attr:`has_tail`), which the next :meth:`write` sends first: the owner then
         hands the transport actor an empty write, so that it goes soon.
         """
         sock = self.ws.sock
-        if DONTWAIT is None or sock is None or isinstance(sock, ssl.SSLSocket):
+        if not self.direct or sock is None:
             return False
         lock = self.ws.lock
         if not lock.acquire(blocking=False):
@@ -168,8 +212,8 @@ class _Wire:
             if self.closing.is_set():
                 return True
             try:
-                sent = sock.send(data, DONTWAIT)
-            except BlockingIOError:
+                sent = sock.send(data)
+            except (BlockingIOError, InterruptedError):
                 return False
             except OSError:
                 self.abort()  # the reader sees it and reports the lost connection
@@ -202,7 +246,7 @@ class _Wire:
                 raise websocket.WebSocketConnectionClosedException("the socket is closed")
             data, self._tail = self._tail + data, b""
             if data:
-                sock.sendall(data)
+                send_all(sock, data)
 
     def abort(self) -> None:
         """Shut the TCP connection down: wakes the reader and fails a blocked write; also

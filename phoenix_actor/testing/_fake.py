@@ -68,6 +68,10 @@ class FakeConnection:
         self.frames: list[Frame] = []
         self._closed = threading.Event()
         self._over = False
+        self._reading = threading.Event()  # cleared while the client holds the reading
+        self._reading.set()
+        self._resumes = 0  # resume_reading calls, under _lock
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"<FakeConnection {self.url.split('?', 1)[0]} closed={self.closed}>"
@@ -96,6 +100,12 @@ class FakeConnection:
     def close(self) -> None:
         self._over = True
         self._closed.set()
+        self._reading.set()
+
+    def resume_reading(self) -> None:
+        with self._lock:
+            self._resumes += 1
+            self._reading.set()
 
     # -- driving the client -------------------------------------------------------
 
@@ -113,9 +123,20 @@ class FakeConnection:
             self._over = True
             self._listener.disconnected(reason if reason is not None else RemoteClosed(1000))
 
-    def send_frame(self, frame: Frame) -> None:
-        """Deliver a raw frame to the client."""
-        self._listener.frame(frame)
+    def send_frame(self, frame: Frame, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Deliver a raw frame to the client.
+
+        Like the real transport, it waits while the client holds the reading
+        (``Config.max_pending_frames``): ``TimeoutError`` after ``timeout`` seconds.
+        """
+        if not self._reading.wait(timeout):
+            raise TimeoutError(f"the client held the reading of {self!r} for {timeout} s")
+        with self._lock:
+            resumes = self._resumes
+        if self._listener.frame(frame) is False:
+            with self._lock:
+                if self._resumes == resumes:  # not resumed meanwhile
+                    self._reading.clear()
 
     def send_message(self, join_ref: Any, ref: Any, topic: str, event: str, payload: Any) -> None:
         """Deliver ``[join_ref, ref, topic, event, payload]`` as a JSON text frame."""
