@@ -1,9 +1,10 @@
 """The :class:`TransportActor` and its :class:`Transport` face.
 
-The actor owns one websocket (a :class:`_Wire`): it connects (TCP, TLS and the upgrade,
-as its first message), then hands the socket to the process's one reader thread
-(``reader.READER``), which reads frames and reports them; the actor writes the
-outbound frames and sends the keepalive pings.
+The actor owns one websocket (a :class:`_Wire`). A connector thread opens it (TCP, TLS
+and the upgrade: ``connector.CONNECTOR``) and hands the socket to the process's one
+reader thread (``reader.READER``), which reads frames and reports them; the actor
+writes the outbound frames, sends the keepalive pings and closes the connection. It
+never waits on the network itself, except to write to a peer that does not read.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import websocket
 
 from phoenix_actor._protocol.message import Frame, Opcode
 from phoenix_actor._protocol.url import redact_url
+from phoenix_actor._transport.connector import CONNECTOR
 from phoenix_actor._transport.errors import _failure_reason
 from phoenix_actor._transport.inbound import CLOSE_NORMAL, LOST, Inbound, close_frame
 from phoenix_actor._transport.options import ConnectPlan, TransportOptions, resolve_options
@@ -80,8 +82,9 @@ class _OwnerClosing:
 class TransportActor(pykka.ThreadingActor):
     """Owns one ``websocket.WebSocket``: connects it, writes to it, closes it.
 
-    It connects in ``on_start``; outbound frames arrive in the mailbox and are written
-    by the actor; the reader thread reads and reports to the listener. Stopping the
+    A connector thread connects it (from ``on_start``); outbound frames arrive in the
+    mailbox and are written by the actor; the reader thread reads and reports to the
+    listener. Stopping the
     actor takes the connection from the reader and closes the socket. ``plan`` is the
     attempt resolved by ``resolve_options`` (credential callables called, TLS files
     loaded); without it the options are resolved in ``__init__``, which raises
@@ -111,10 +114,15 @@ class TransportActor(pykka.ThreadingActor):
         self._pongs = 0  # pongs received (written by the reader thread)
         self._ping_timer: Timer | None = None
         self._reading: ReadConnection | None = None  # once handed to the reader
+        self._handover = threading.Lock()  # the hand-over to the reader, or the shutdown
 
     # -- actor side ---------------------------------------------------------------
 
     def on_start(self) -> None:
+        CONNECTOR.submit(self._connect)
+
+    def _connect(self) -> None:
+        """On a connector thread: open the connection and hand it to the reader."""
         reason = self._open()
         if reason is not None and not self._closing.is_set():
             self._report(reason)
@@ -200,8 +208,10 @@ class TransportActor(pykka.ThreadingActor):
         self._closing.set()
         if self._ping_timer is not None:
             self._ping_timer.cancel()
-        if self._reading is not None:
-            READER.remove(self._reading)  # before the socket is closed
+        with self._handover:  # no hand-over after this
+            reading = self._reading
+        if reading is not None:
+            READER.remove(reading)  # before the socket is closed
         if self._ws.connected:
             self._close_quietly(CLOSE_NORMAL)
         self._abort()
@@ -244,22 +254,24 @@ class TransportActor(pykka.ThreadingActor):
         problem = plan.check_selected(headers.get("sec-websocket-protocol"))
         if problem is not None:
             return HandshakeFailed(problem)
-        if self._closing.is_set():
-            self._ws.shutdown()  # type: ignore[no-untyped-call]  # stop() gave up waiting
-            return ClosedByClient()
         sock = self._ws.sock
         if sock is None:
             return ConnectionLost(LOST)
-        self._wire.go_live(sock)
-        keepalive = self._options.ping_interval is not None
-        if keepalive:
-            with contextlib.suppress(pykka.ActorDeadError):
-                self.actor_ref.tell(_Opened())
-        self._listener.connected()
-        inbound = Inbound(self._frames, self._answer_nowait, self._mark_closed, self._count_pong)
-        self._reading = reading = ReadConnection(sock, inbound, self._ended)
-        self._wire.reading = reading
-        READER.add(reading, b"" if ahead is None else ahead.buffered)
+        with self._handover:
+            if self._closing.is_set():
+                self._ws.shutdown()  # type: ignore[no-untyped-call]  # closed meanwhile
+                return ClosedByClient()
+            self._wire.go_live(sock)
+            if self._options.ping_interval is not None:
+                with contextlib.suppress(pykka.ActorDeadError):
+                    self.actor_ref.tell(_Opened())
+            self._listener.connected()
+            inbound = Inbound(
+                self._frames, self._answer_nowait, self._mark_closed, self._count_pong
+            )
+            self._reading = reading = ReadConnection(sock, inbound, self._ended)
+            self._wire.reading = reading
+            READER.add(reading, b"" if ahead is None else ahead.buffered)
         return None
 
     def _frames(self, frames: list[Frame]) -> None:
