@@ -238,7 +238,7 @@ def test_future_set_exception_from_exc_info_and_from_current(runtime: Runtime) -
         future.get(timeout=0)
     current = runtime.future_class()
     try:
-        raise KeyError("current")
+        raise KeyError("current")  # noqa: TRY301
     except KeyError:
         current.set_exception()
     with pytest.raises(KeyError, match="current"):
