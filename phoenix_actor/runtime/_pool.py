@@ -299,7 +299,7 @@ class WorkerPool:
                 task()
             except BaseException:  # a turn handles its own errors; this is a bug
                 logger.exception("%s: a turn of %s failed", self.name, task_owner(task))
-            worker.task = None
+            worker.task = task = None  # hold no actor while idle
             if worker.stalled:
                 self._unstall(worker)
 
