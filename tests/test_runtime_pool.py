@@ -366,3 +366,27 @@ def test_set_get_hook_wakes_a_waiting_worker(make_pool: Any) -> None:
     assert other.ask("spare runs", timeout=TIMEOUT) == "spare runs"  # the waiter blocks
     future.set_get_hook(lambda timeout: "hooked")
     assert result.get(timeout=TIMEOUT) == "hooked"
+
+
+def test_the_runtime_imports_only_pykka_and_the_standard_library() -> None:
+    import ast
+    from pathlib import Path
+
+    import phoenix_actor.runtime
+
+    allowed_own = ("phoenix_actor.runtime", "phoenix_actor.exceptions")
+    package = Path(phoenix_actor.runtime.__file__).parent
+    for path in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                ok = (
+                    top == "pykka" or top in sys.stdlib_module_names or name.startswith(allowed_own)
+                )
+                assert ok, f"{path.name} imports {name}"
