@@ -390,3 +390,44 @@ def test_the_runtime_imports_only_pykka_and_the_standard_library() -> None:
                     top == "pykka" or top in sys.stdlib_module_names or name.startswith(allowed_own)
                 )
                 assert ok, f"{path.name} imports {name}"
+
+
+def test_the_private_pykka_steps_it_relies_on_are_there() -> None:
+    """PooledActor runs Pykka's own loop steps; this pins what it relies on (pykka 4.x)."""
+    import inspect
+
+    for step in ("_actor_loop_setup", "_actor_loop_running", "_actor_loop_teardown"):
+        assert callable(getattr(pykka.Actor, step))
+    source = inspect.getsource(pykka.Actor._actor_loop_running)
+    body = source[source.index("while not self.actor_stopped.is_set():") :]
+    # inbox.get() comes before the loop's try, so _EndOfTurn leaves the loop untouched
+    assert body.index("self.actor_inbox.get()") < body.index("try:")
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value", "error"),
+    [
+        ("messages_per_turn", 0, ValueError),
+        ("messages_per_turn", 1.5, ValueError),
+        ("worker_pool", "default", TypeError),
+    ],
+)
+def test_bad_actor_settings_are_refused_at_start(
+    attribute: str, value: Any, error: type[Exception]
+) -> None:
+    class Bad(PooledActor):
+        pass
+
+    setattr(Bad, attribute, value)
+    with pytest.raises(error, match=attribute):
+        Bad.start()
+    assert pykka.ActorRegistry.get_by_class(Bad) == []
+
+
+def test_one_message_per_turn_still_keeps_order(worker_pool: WorkerPool) -> None:
+    class OneAtATime(on_pool(worker_pool)):  # type: ignore[misc,valid-type]
+        messages_per_turn = 1
+
+    ref = OneAtATime.start()
+    futures = [ref.ask(i, block=False) for i in range(100)]
+    assert pykka.get_all(futures, timeout=TIMEOUT) == list(range(100))

@@ -151,10 +151,9 @@ class PooledActor(pykka.Actor):
         return PooledFuture()
 
     def _start_actor_loop(self) -> None:
-        pool = self.worker_pool if self.worker_pool is not None else default_pool()
         try:
-            submit = pool._start()
-        except RuntimeError:
+            submit = self._pooled_check()._start()
+        except (RuntimeError, TypeError, ValueError):
             pykka.ActorRegistry.unregister(self.actor_ref)
             self.actor_stopped.set()
             raise
@@ -162,6 +161,16 @@ class PooledActor(pykka.Actor):
         inbox._turn = self._pooled_turn
         inbox._submit = submit
         submit(self._pooled_turn)  # the inbox lock is held: this turn owns it
+
+    def _pooled_check(self) -> WorkerPool:
+        """The pool to start on, once ``worker_pool`` and ``messages_per_turn`` are checked."""
+        turn = self.messages_per_turn
+        if not isinstance(turn, int) or isinstance(turn, bool) or turn < 1:
+            raise ValueError(f"messages_per_turn must be an int >= 1, not {turn!r}")
+        pool = self.worker_pool if self.worker_pool is not None else default_pool()
+        if not isinstance(pool, WorkerPool):
+            raise TypeError(f"worker_pool must be a WorkerPool or None, not {pool!r}")
+        return pool
 
     def _pooled_progress(self) -> tuple[bool, int]:
         """Changes with every message taken; the pool's monitor watches it."""
@@ -191,12 +200,23 @@ class PooledActor(pykka.Actor):
             self._pooled_end()
             return
         if inbox._queue:
-            inbox._submit(self._pooled_turn)  # type: ignore[misc]  # more mail: keep the lock
+            self._pooled_again()  # more mail: keep the lock, go to the back of the queue
             return
         inbox._scheduled.release()
         # A put between our last look and the release found the lock held: take it back.
         if inbox._queue and inbox._scheduled.acquire(blocking=False):
+            self._pooled_again()
+
+    def _pooled_again(self) -> None:
+        """Queue another turn (the inbox lock is held by this turn)."""
+        inbox = self.actor_inbox
+        try:
             inbox._submit(self._pooled_turn)  # type: ignore[misc]
+        except RuntimeError:
+            # The pool was shut down under a live actor: free the lock, so that the next
+            # tell raises RuntimeError instead of queueing mail nobody will read.
+            inbox._scheduled.release()
+            logger.debug("%s: its pool was shut down with mail waiting", self)
 
     def _pooled_end(self) -> None:
         """The last turn: Pykka's teardown, then refuse late mail; the lock stays held."""

@@ -309,7 +309,9 @@ class WorkerPool:
         interval = max(0.005, self.stall_timeout / 4)
         while not self._monitor_wake.wait(interval):
             now = time.monotonic()
-            for worker in list(self._workers):
+            with self._lock:
+                workers = list(self._workers)
+            for worker in workers:
                 task = worker.task
                 if task is None or worker.blocking or worker.stalled:
                     seen.pop(worker, None)
@@ -324,7 +326,7 @@ class WorkerPool:
                     continue
                 seen.pop(worker, None)
                 self._stalled(worker, task, now - last[2])
-            for worker in [w for w in seen if w not in self._workers]:
+            for worker in [w for w in seen if w not in workers]:
                 del seen[worker]
 
     def _stalled(self, worker: _Worker, task: Callable[[], None], seconds: float) -> None:
