@@ -431,3 +431,32 @@ def test_one_message_per_turn_still_keeps_order(worker_pool: WorkerPool) -> None
     ref = OneAtATime.start()
     futures = [ref.ask(i, block=False) for i in range(100)]
     assert pykka.get_all(futures, timeout=TIMEOUT) == list(range(100))
+
+
+class RacingLock:
+    """The inbox's scheduled flag, with a hook run just before its next release."""
+
+    def __init__(self, lock: Any, hook: Callable[[], None]) -> None:
+        self.lock = lock
+        self.hook: Callable[[], None] | None = hook
+
+    def acquire(self, blocking: bool = True) -> bool:
+        return bool(self.lock.acquire(blocking))
+
+    def release(self) -> None:
+        hook, self.hook = self.hook, None
+        if hook is not None:
+            hook()
+        self.lock.release()
+
+
+def test_mail_put_while_a_turn_ends_is_not_stranded(worker_pool: WorkerPool) -> None:
+    ref = on_pool(worker_pool).start()
+    assert ref.ask("idle", timeout=TIMEOUT) == "idle"
+    handled = threading.Event()
+    inbox: Any = ref.actor_inbox
+    # The next turn finds no more mail; just before it frees the flag, a message comes
+    # (its put sees the flag taken and queues no turn). The turn must look again.
+    inbox._scheduled = RacingLock(inbox._scheduled, lambda: ref.tell(handled.set))
+    assert ref.ask("go", timeout=TIMEOUT) == "go"
+    assert handled.wait(TIMEOUT)

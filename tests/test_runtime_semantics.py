@@ -486,3 +486,25 @@ def test_keeps_order_across_turns(runtime: Runtime, ref: pykka.ActorRef[Any]) ->
     assert ref.ask("overlaps", timeout=TIMEOUT) == 0
     ref.stop()
     assert sys.getrefcount(ref) > 0
+
+
+def test_no_message_is_lost_between_many_senders_and_actors(recorder: type[Any]) -> None:
+    refs = [recorder.start(Events()) for _ in range(40)]
+
+    def send(n: int) -> None:
+        for i in range(3000):
+            refs[(i * 7 + n) % len(refs)].tell((n, i))
+
+    senders = [threading.Thread(target=send, args=(n,)) for n in range(4)]
+    for thread in senders:
+        thread.start()
+    for thread in senders:
+        thread.join(TIMEOUT)
+    seen = [m for ref in refs for m in ref.ask("seen", timeout=TIMEOUT)]
+    assert sorted(seen) == sorted((n, i) for n in range(4) for i in range(3000))
+    for ref in refs:
+        per_sender = ref.ask("seen", timeout=TIMEOUT)
+        for n in range(4):
+            mine = [i for s, i in per_sender if s == n]
+            assert mine == sorted(mine)
+        ref.stop(block=False)

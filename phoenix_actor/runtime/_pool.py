@@ -335,7 +335,6 @@ class WorkerPool:
                 return
             worker.stalled = True
             self._blocked += 1
-            self._fill()
         owner = task_owner(task)
         first = not getattr(owner, "_pooled_warned", True)
         if first:
@@ -351,6 +350,8 @@ class WorkerPool:
             seconds,
             worker.thread.name if worker.thread is not None else "?",
         )
+        with self._lock:  # after the log line: whatever the spare runs comes after it
+            self._fill()
 
 
 _default: WorkerPool | None = None
