@@ -221,11 +221,8 @@ class PooledActor(pykka.Actor):
     def _pooled_end(self) -> None:
         """The last turn: Pykka's teardown, then refuse late mail; the lock stays held."""
         inbox = self.actor_inbox
-        inbox._budget = sys.maxsize
-        try:
-            self._actor_loop_teardown()
-        except _EndOfTurn:  # pragma: no cover - teardown only gets after empty() is False
-            pass
+        inbox._budget = sys.maxsize  # teardown calls get() only after empty() is False
+        self._actor_loop_teardown()
         inbox._dead = True
         inbox._reject_all()
         inbox._turn = None  # nothing left points from the ref to this actor
