@@ -460,3 +460,36 @@ def test_mail_put_while_a_turn_ends_is_not_stranded(worker_pool: WorkerPool) -> 
     inbox._scheduled = RacingLock(inbox._scheduled, lambda: ref.tell(handled.set))
     assert ref.ask("go", timeout=TIMEOUT) == "go"
     assert handled.wait(TIMEOUT)
+
+
+def test_a_base_exception_in_on_start_stops_every_actor_not_the_pool(
+    worker_pool: WorkerPool,
+) -> None:
+    """Pykka's thread would die and leave a registered actor that never answers; a pooled
+    actor does what a BaseException in a message does: stop it, then every actor."""
+    stopped = threading.Event()
+
+    class Bystander(PooledActor):
+        worker_pool = None
+
+        def on_stop(self) -> None:
+            stopped.set()
+
+    class ExitsAtStart(PooledActor):
+        worker_pool = None
+
+        def on_start(self) -> None:
+            raise SystemExit(3)
+
+    Bystander.worker_pool = ExitsAtStart.worker_pool = worker_pool
+    bystander = Bystander.start()
+    bystander.ask(None, timeout=TIMEOUT)
+    exiting = ExitsAtStart.start()
+    assert exiting.actor_stopped.wait(TIMEOUT)
+    assert stopped.wait(TIMEOUT)
+    assert not bystander.is_alive()
+    with pytest.raises(pykka.ActorDeadError):
+        exiting.ask("late", timeout=TIMEOUT)
+    assert on_pool(worker_pool).start().ask("pool still runs", timeout=TIMEOUT) == (
+        "pool still runs"
+    )
