@@ -4,7 +4,8 @@
 
 Prints, for each runtime: tell throughput to one actor, tell throughput spread over 100
 actors, the round trip of a blocking ``ask`` from a plain thread, the round trip of an
-``ask`` from one actor to another, and the threads and start time of many actors.
+``ask`` from one actor to another, and the start time, threads and resident memory of
+many actors.
 Numbers only; nothing is asserted (tests never judge speed).
 """
 
@@ -104,18 +105,31 @@ def actor_to_actor(actor: type[pykka.Actor], n: int) -> float:
         target.stop()
 
 
-def many_actors(actor: type[pykka.Actor], count: int) -> tuple[float, int]:
-    before = threading.active_count()
+def rss_kib() -> int:
+    """The process's resident memory (Linux), or 0 where /proc is missing."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def many_actors(actor: type[pykka.Actor], count: int) -> tuple[float, int, float]:
+    before, rss = threading.active_count(), rss_kib()
     start = time.perf_counter()
     refs = [actor.start() for _ in range(count)]
     pykka.get_all([ref.ask("count", block=False) for ref in refs])
     elapsed = time.perf_counter() - start
     threads = threading.active_count() - before
+    per_actor = (rss_kib() - rss) / count
     for ref in refs:
         ref.stop(block=False)
     for ref in refs:
         ref.actor_stopped.wait()
-    return elapsed, threads
+    return elapsed, threads, per_actor
 
 
 def main() -> None:
@@ -134,8 +148,10 @@ def main() -> None:
         rows[name].append(f"{best_of(3, lambda a=actor: ask_round_trip(a, 5_000 // scale)):.1f}")
         rows[name].append(f"{best_of(3, lambda a=actor: actor_to_actor(a, 2_000 // scale)):.1f}")
         count = 1_000 if name == "ThreadingActor" else 10_000
-        elapsed, threads = many_actors(actor, count // scale)
-        rows[name].append(f"{count // scale:,}: {elapsed:.2f} s, +{threads} threads")
+        elapsed, threads, per_actor = many_actors(actor, count // scale)
+        rows[name].append(
+            f"{count // scale:,}: {elapsed:.2f} s, +{threads} threads, {per_actor:.1f} KiB each"
+        )
     headers = [
         "tell/s (1 actor)",
         "tell/s (100 actors)",
