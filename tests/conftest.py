@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pykka
 import pytest
 
+from phoenix_actor.runtime import PooledActor, PooledFuture, WorkerPool
 from phoenix_actor.testing import FakeConnector
 
 TIMEOUT = 5.0 * float(os.environ.get("PHOENIX_ACTOR_TIMEOUT_SCALE", "1"))
@@ -32,3 +35,34 @@ def _no_leaked_actors() -> Iterator[None]:
 def connector() -> FakeConnector:
     """A fake transport factory: each connection attempt is a FakeConnection."""
     return FakeConnector()
+
+
+@dataclasses.dataclass(frozen=True)
+class Runtime:
+    """One Pykka runtime under test: its actor base class and its future class."""
+
+    name: str
+    actor_class: type[pykka.Actor]
+    future_class: type[pykka.Future[Any]]
+
+
+@pytest.fixture
+def worker_pool() -> Iterator[WorkerPool]:
+    """A private pool of 2 workers, shut down (its actors first) after the test."""
+    pool = WorkerPool(2, max_workers=32, stall_timeout=0.2, name="test-pool")
+    yield pool
+    pykka.ActorRegistry.stop_all(block=True, timeout=TIMEOUT)
+    assert pool.shutdown(timeout=TIMEOUT)
+
+
+@pytest.fixture(params=["threading", "pooled"])
+def runtime(request: pytest.FixtureRequest, worker_pool: WorkerPool) -> Runtime:
+    """Each Pykka runtime in turn: ThreadingActor, then PooledActor on a private pool."""
+    if request.param == "threading":
+        return Runtime("threading", pykka.ThreadingActor, pykka.ThreadingFuture)
+
+    class OnTestPool(PooledActor):
+        pass
+
+    OnTestPool.worker_pool = worker_pool
+    return Runtime("pooled", OnTestPool, PooledFuture)

@@ -9,9 +9,10 @@ import inspect
 import pytest
 
 import phoenix_actor
+import phoenix_actor.runtime
 import phoenix_actor.testing
 
-MODULES = [phoenix_actor, phoenix_actor.testing]
+MODULES = [phoenix_actor, phoenix_actor.runtime, phoenix_actor.testing]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
