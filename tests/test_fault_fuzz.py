@@ -606,6 +606,7 @@ BAD_OPTIONS: dict[str, list[Any]] = {
     "push_buffer": [-1, 1.5, True, "3", None],
     "observer": [42, print, object()],
     "max_pending_frames": [0, -1, True, 1.5, "10"],
+    "runtime": ["pool", None, 4, "THREADS"],
 }
 
 

@@ -104,13 +104,14 @@ class SocketActor(RecoveryMixin, RepliesMixin):
     """
 
     def __init__(self, client: SocketClient, config: Config | None = None, **options: Any):
-        super().__init__()
         if config is None:
             config = _default_config()
         elif not isinstance(config, Config):
             raise ConfigError(f"config must be a phoenix_actor.Config, not {config!r}")
         if options:
             config = config.replace(**options)
+        self._use_pool(config.worker_pool())  # before Pykka makes the inbox
+        super().__init__()
         self.config = config
         self._client = client
         self._serializer = config.serializer
@@ -167,10 +168,14 @@ class SocketActor(RecoveryMixin, RepliesMixin):
 
     def on_start(self) -> None:
         self._thread = threading.current_thread()
-        if self._connect_at_start:
-            self._connect(Connect())
+        try:
+            if self._connect_at_start:
+                self._connect(Connect())
+        finally:
+            self._thread = None
 
     def on_stop(self) -> None:
+        self._thread = threading.current_thread()
         self._shutdown()
         try:
             self._client.terminate(self._stop_reason)
@@ -178,6 +183,7 @@ class SocketActor(RecoveryMixin, RepliesMixin):
             logger.exception("%s.terminate raised", type(self._client).__name__)
 
     def on_failure(self, *exc_info: object) -> None:
+        self._thread = threading.current_thread()
         self._shutdown()
         try:
             self._client.terminate(exc_info[1])
@@ -204,7 +210,7 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         asks = []
         while True:
             try:
-                envelope = inbox.get_nowait()  # type: ignore[attr-defined]
+                envelope = inbox.get_nowait()
             except queue.Empty:
                 break
             message = envelope.message
@@ -315,7 +321,7 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         self._heartbeat_sent_at = time.monotonic()
         self._schedule_heartbeat(generation)
         if self._observer is not None:
-            self._observe("mailbox_depth", self.actor_inbox.qsize())  # type: ignore[attr-defined]
+            self._observe("mailbox_depth", self.actor_inbox.qsize())
 
     def _closed(self, generation: int, reason: DisconnectReason) -> None:
         if generation != self._generation:
@@ -467,11 +473,14 @@ class SocketActor(RecoveryMixin, RepliesMixin):
     # -- mailbox ----------------------------------------------------------------
 
     def on_receive(self, message: Any) -> Any:
+        self._thread = threading.current_thread()  # on a pool, not the same one each time
         try:
             self._dispatch(message)
         except Exception:
             # A bug of ours must not kill the socket: Pykka would stop the actor.
             logger.exception("internal error while handling %r; the socket keeps running", message)
+        finally:
+            self._thread = None
         return None
 
     def _dispatch(self, message: Any) -> None:

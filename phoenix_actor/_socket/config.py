@@ -14,6 +14,7 @@ from phoenix_actor._transport.base import TransportFactory
 from phoenix_actor._transport.checks import is_seconds
 from phoenix_actor._transport.options import TransportOptions
 from phoenix_actor.exceptions import ConfigError
+from phoenix_actor.runtime import WorkerPool, default_pool
 
 #: A backoff schedule: seconds to wait before retry ``n`` (1-based). A sequence gives
 #: retry ``n`` its ``n``-th element and repeats the last one; a callable is called
@@ -23,6 +24,9 @@ Backoff = Union[Sequence[float], Callable[[int], float]]
 #: phoenix.js's ``reconnectAfterMs``: 10, 50, 100, 150, 200, 250, 500, 1000, 2000 ms,
 #: then 5 s for ever.
 RECONNECT_AFTER: tuple[float, ...] = (0.01, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0)
+
+#: Where a socket's actors run: ``"pooled"``, ``"threads"`` or a pool of your own.
+Runtime = Union[Literal["pooled", "threads"], WorkerPool]
 
 #: phoenix.js's ``rejoinAfterMs``: 1, 2, 5, then 10 s for ever.
 REJOIN_AFTER: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0)
@@ -97,6 +101,12 @@ class Config:
       received frames wait in the mailbox (one read may bring up to 64 KiB more), and
       read it again once half of them are handled, so TCP pushes back on the server
       (a heartbeat stuck behind them may then time out and reconnect).
+    * ``runtime``: where the socket's actor and its transport actor run. ``"pooled"``
+      (the default): on the shared pool of :func:`phoenix_actor.runtime.default_pool`,
+      a few threads for every socket of the process; ``"threads"``: a thread each, as
+      Pykka's ``ThreadingActor``; or a :class:`~phoenix_actor.runtime.WorkerPool` of your
+      own. Callbacks run one at a time either way; on a pool, a callback that blocks for
+      long holds a worker (docs/threading.rst says what then happens).
     """
 
     serializer: Serializer = field(default_factory=JSONSerializer)
@@ -111,6 +121,7 @@ class Config:
     callback_errors: Literal["log", "stop"] = "log"
     observer: Observer | None = None
     max_pending_frames: int | None = None
+    runtime: Runtime = "pooled"
 
     def __post_init__(self) -> None:
         if isinstance(self.serializer, type):
@@ -148,6 +159,17 @@ class Config:
             raise ConfigError(
                 f"callback_errors must be 'log' or 'stop', not {self.callback_errors!r}"
             )
+        if not isinstance(self.runtime, WorkerPool) and self.runtime not in ("pooled", "threads"):
+            raise ConfigError(
+                f"runtime must be 'pooled', 'threads' or a WorkerPool, not {self.runtime!r}"
+            )
+
+    def worker_pool(self) -> WorkerPool | None:
+        """The pool the socket runs on, or None for a thread of its own."""
+        runtime = self.runtime
+        if runtime == "threads":
+            return None
+        return runtime if isinstance(runtime, WorkerPool) else default_pool()
 
     def replace(self, **changes: Any) -> Config:
         """A copy with ``changes`` applied (and validated); unknown names raise ConfigError."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import pykka
+from phoenix_actor.runtime._choice import RuntimeChoice
 
 if TYPE_CHECKING:
     from phoenix_actor._protocol import session as s
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from phoenix_actor._transport.reasons import DisconnectReason
 
 
-class SocketCore(pykka.ThreadingActor):
+class SocketCore(RuntimeChoice):
     """Declarations shared by the parts of :class:`~phoenix_actor.SocketActor`."""
 
     config: Config

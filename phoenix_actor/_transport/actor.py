@@ -36,6 +36,7 @@ from phoenix_actor._transport.reasons import (
 )
 from phoenix_actor._transport.timers import Timer, tell_later
 from phoenix_actor._transport.wire import _ReadAhead, _Wire, encode_frame
+from phoenix_actor.runtime._choice import RuntimeChoice, blocking, current_pool
 
 if TYPE_CHECKING:
     from phoenix_actor._transport.base import TransportListener
@@ -79,7 +80,7 @@ class _OwnerClosing:
     """The owner closes the transport: it knows, so no disconnect is reported."""
 
 
-class TransportActor(pykka.ThreadingActor):
+class TransportActor(RuntimeChoice):
     """Owns one ``websocket.WebSocket``: connects it, writes to it, closes it.
 
     A connector thread connects it (from ``on_start``); outbound frames arrive in the
@@ -99,6 +100,7 @@ class TransportActor(pykka.ThreadingActor):
         plan: ConnectPlan | None = None,
         wire: _Wire | None = None,
     ) -> None:
+        self._use_pool(current_pool())  # its socket's runtime: a pool, or a thread of its own
         super().__init__()
         self._url = url
         self._options = options
@@ -115,15 +117,21 @@ class TransportActor(pykka.ThreadingActor):
         self._ping_timer: Timer | None = None
         self._reading: ReadConnection | None = None  # once handed to the reader
         self._handover = threading.Lock()  # the hand-over to the reader, or the shutdown
+        self._connect_over = threading.Event()  # the connect job has ended
+        self._connect_started = False
 
     # -- actor side ---------------------------------------------------------------
 
     def on_start(self) -> None:
+        self._connect_started = True
         CONNECTOR.submit(self._connect)
 
     def _connect(self) -> None:
         """On a connector thread: open the connection and hand it to the reader."""
-        reason = self._open()
+        try:
+            reason = self._open()
+        finally:
+            self._connect_over.set()
         if reason is not None and not self._closing.is_set():
             self._report(reason)
 
@@ -215,6 +223,11 @@ class TransportActor(pykka.ThreadingActor):
         if self._ws.connected:
             self._close_quietly(CLOSE_NORMAL)
         self._abort()
+        if self._connect_started:
+            with blocking():  # the abort ends a connect at once, but for DNS and proxies
+                if not self._connect_over.wait(_STOP_TIMEOUT):
+                    logger.debug("still connecting at stop; it will close on its own")
+                    return
         self._ws.shutdown()  # type: ignore[no-untyped-call]
 
     # -- connecting ---------------------------------------------------------------

@@ -27,6 +27,7 @@ from websocket import _socket as websocket_socket
 from websocket import _url as websocket_url
 
 from phoenix_actor._transport.options import ConnectPlan
+from phoenix_actor.runtime import blocking
 
 #: Connect errors after which the next address of the host is tried (as websocket-client).
 _NEXT_ADDRESS_ERRNOS = frozenset({errno.ECONNREFUSED, errno.ENETUNREACH})
@@ -36,12 +37,13 @@ _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SS
 
 def _wait_writable(sock: socket.socket) -> None:
     """Wait until ``sock`` can take more (or is broken: the next write then raises)."""
-    if hasattr(select, "poll"):
-        poller = select.poll()
-        poller.register(sock, select.POLLOUT)
-        poller.poll()
-    else:  # pragma: no cover -- Windows
-        select.select([], [sock], [sock])
+    with blocking():  # on a pool worker, a spare runs the other actors meanwhile
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(sock, select.POLLOUT)
+            poller.poll()
+        else:  # pragma: no cover -- Windows
+            select.select([], [sock], [sock])
 
 
 def send_all(sock: socket.socket, data: bytes) -> None:
@@ -176,12 +178,20 @@ class _Wire:
                 # Wrapped without the handshake first: the wrapper takes the descriptor
                 # over, so it is what abort() must reach during the handshake.
                 sslopt = {**plan.sslopt, "do_handshake_on_connect": False}
-                sock = websocket_http._ssl_socket(sock, sslopt, hostname)
+                try:
+                    sock = websocket_http._ssl_socket(sock, sslopt, hostname)
+                except BaseException:
+                    sock.close()
+                    raise
                 self._opening = sock
                 if self.closing.is_set():
                     sock.close()
                     raise ConnectionAbortedError("the transport was closed while connecting")
-                sock.do_handshake()
+                try:
+                    sock.do_handshake()
+                except BaseException:
+                    sock.close()
+                    raise
             return sock
         raise error if error is not None else OSError(f"no address for {hostname!r}")
 

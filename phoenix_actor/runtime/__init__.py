@@ -18,6 +18,7 @@ from typing import Any
 import pykka
 
 from phoenix_actor.runtime._actor import DEFAULT_MESSAGES_PER_TURN, PooledActor
+from phoenix_actor.runtime._choice import blocking, current_pool
 from phoenix_actor.runtime._future import PooledFuture
 from phoenix_actor.runtime._pool import (
     DEFAULT_KEEP_ALIVE,
@@ -40,7 +41,9 @@ __all__ = [
     "TimerHandle",
     "TimerService",
     "WorkerPool",
+    "blocking",
     "call_later",
+    "current_pool",
     "default_pool",
     "tell_later",
 ]

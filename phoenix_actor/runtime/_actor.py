@@ -24,6 +24,7 @@ loop's ``try``: true from Pykka 4.0 to 4.5 (checked by the tests; setup.cfg pins
 from __future__ import annotations
 
 import logging
+import queue
 import sys
 import threading
 from collections import deque
@@ -99,6 +100,18 @@ class _PooledInbox:
 
     def __len__(self) -> int:
         return len(self._queue)
+
+    def qsize(self) -> int:
+        """How many messages wait, as ``queue.Queue.qsize`` says it."""
+        return len(self._queue)
+
+    def get_nowait(self) -> Envelope[Any]:
+        """Take the next waiting envelope now, as ``queue.Queue.get_nowait`` does (the
+        actor's own turn only, e.g. to answer what waits at ``on_stop``)."""
+        try:
+            return self._queue.popleft()
+        except IndexError:
+            raise queue.Empty from None
 
     def _reject_all(self) -> None:
         """Answer every waiting message as Pykka's teardown does (the actor is gone)."""
