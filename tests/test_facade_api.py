@@ -72,7 +72,7 @@ def test_a_wait_in_progress_ends_when_the_socket_closes() -> None:
     def wait() -> None:
         try:
             socket.join("echo:1")
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+        except BaseException as exc:
             errors.put(exc)
 
     waiter = threading.Thread(target=wait)
@@ -150,7 +150,8 @@ def test_a_raising_on_callback_is_logged_at_error_with_its_traceback(
         after.get(timeout=TIMEOUT)
     [record] = [r for r in caplog.records if r.name == "phoenix_actor.facade"]
     assert record.levelname == "ERROR"
-    assert record.exc_info is not None and "callback bug" in str(record.exc_info[1])
+    assert record.exc_info is not None
+    assert "callback bug" in str(record.exc_info[1])
 
 
 # -- typed errors ------------------------------------------------------------------------
@@ -166,18 +167,22 @@ def test_subscription_get_raises_the_librarys_timeout_error(server: PhoenixServe
 
 
 def test_a_join_against_a_refused_port_raises_a_connection_error() -> None:
-    with pa.Socket(refused_url(), timeout=0.2, reconnect_after=[0.01]) as socket:
-        with pytest.raises(pa.NotConnectedError, match="connection refused") as failed:
-            socket.join("echo:1")
+    with (
+        pa.Socket(refused_url(), timeout=0.2, reconnect_after=[0.01]) as socket,
+        pytest.raises(pa.NotConnectedError, match="connection refused") as failed,
+    ):
+        socket.join("echo:1")
     assert isinstance(failed.value.reason, pa.ConnectionRefused)
     assert isinstance(failed.value, ConnectionError)
     assert isinstance(failed.value, pa.CallTimeoutError)  # what it raised before
 
 
 def test_without_reconnect_a_refused_port_fails_the_join_at_once() -> None:
-    with pa.Socket(refused_url(), timeout=FOREVER, reconnect=False) as socket:
-        with pytest.raises(pa.NotConnectedError, match="not retried: reconnect=False") as failed:
-            socket.join("echo:1")
+    with (
+        pa.Socket(refused_url(), timeout=FOREVER, reconnect=False) as socket,
+        pytest.raises(pa.NotConnectedError, match="not retried: reconnect=False") as failed,
+    ):
+        socket.join("echo:1")
     assert isinstance(failed.value.reason, pa.ConnectionRefused)
 
 
@@ -220,7 +225,8 @@ def test_async_on_off_runs_callbacks_in_the_loop(server: PhoenixServer) -> None:
         gone = socket.on("echo:a", None, removed.append)
         socket.on("echo:a", None, broken)  # logged; the others still run
         socket.on("echo:a", "pushed", record)
-        assert socket.off(gone) and not socket.off(gone)
+        assert socket.off(gone)
+        assert not socket.off(gone)
         await socket.join("echo:a")
         socket.push_future("echo:a", "push", {"x": 1})
         await asyncio.wait_for(arrived.wait(), TIMEOUT)
@@ -241,7 +247,8 @@ def test_async_push_future_starts_the_push_at_once(server: PhoenixServer) -> Non
             lambda r: r.message is not None and r.message.event == "echo",
             TIMEOUT,
         )
-        assert record.message is not None and record.message.payload == {"n": 7}
+        assert record.message is not None
+        assert record.message.payload == {"n": 7}
         reply = await future
         assert (reply.ok, reply.response) == (True, {"n": 7})
         timed_out = socket.push_future("echo:f", "noreply", {}, timeout=0.05)
