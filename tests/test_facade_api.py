@@ -304,3 +304,21 @@ def test_async_join_against_a_refused_port_raises_a_connection_error() -> None:
                 await socket.join("echo:1")
 
     asyncio.run(main())
+
+
+# -- the embedded server's results have names of their own -------------------------------
+
+
+def test_the_servers_reply_classes_are_not_the_clients() -> None:
+    from phoenix_actor import testing
+
+    assert testing.ServerReply is not pa.Reply
+    assert testing.ServerNoReply is not pa.NoReply
+    assert "Reply" not in testing.__all__
+    with pytest.warns(DeprecationWarning, match="use phoenix_actor.testing.ServerReply"):
+        from phoenix_actor.testing import Reply
+    assert Reply is testing.ServerReply
+    with pytest.warns(DeprecationWarning, match="ServerNoReply"):
+        assert testing.NoReply is testing.ServerNoReply
+    with pytest.raises(AttributeError):
+        testing.Nothing  # noqa: B018
