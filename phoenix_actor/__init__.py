@@ -6,8 +6,6 @@ handle what the server says in its callbacks. See README.rst for a tour.
 
 from __future__ import annotations
 
-import logging as _logging
-
 from phoenix_actor._api import call, execute, mailbox_depth
 from phoenix_actor._client import (
     CallbackResult,
@@ -185,5 +183,3 @@ __all__ = [
     "start_child",
     "websocket_transport",
 ]
-
-_logging.getLogger(__name__).addHandler(_logging.NullHandler())

@@ -17,6 +17,7 @@ import threading
 import time
 from typing import Any
 
+from phoenix_actor import _exit
 from phoenix_actor import _session as s
 from phoenix_actor._client import (
     CallbackResult,
@@ -106,6 +107,7 @@ class SocketActor(RecoveryMixin, RepliesMixin):
 
     def __init__(self, client: SocketClient, config: Config | None = None, **options: Any):
         super().__init__()
+        _exit.install()  # a socket left running must not keep the program from ending
         if config is None:
             config = _default_config()
         elif not isinstance(config, Config):
