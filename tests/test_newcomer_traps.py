@@ -63,7 +63,7 @@ def test_a_raising_callback_prints_its_traceback_with_logging_unconfigured(
     assert done.returncode == 0, done.stderr
     assert "Client.handle_connected raised RuntimeError: callback bug" in done.stderr
     assert "Traceback (most recent call last):" in done.stderr
-    assert 'line 14, in handle_connected\nRuntimeError: callback bug' in done.stderr
+    assert "line 14, in handle_connected\nRuntimeError: callback bug" in done.stderr
 
 
 def test_a_script_that_forgets_to_close_its_sockets_still_ends(server: PhoenixServer) -> None:

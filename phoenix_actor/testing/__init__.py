@@ -10,6 +10,7 @@ from typing import Any
 
 from phoenix_actor.testing._fake import FakeConnection, FakeConnector, decode_client_frame
 from phoenix_actor.testing._inbox import Inbox
+from phoenix_actor.testing._leaks import LeakedSocketWarning
 from phoenix_actor.testing._server import ConnectCallback, PhoenixServer
 from phoenix_actor.testing._server_auth import ConnectInfo
 from phoenix_actor.testing._server_channel import (
@@ -39,6 +40,7 @@ __all__ = [
     "Inbox",
     "JoinError",
     "JoinOk",
+    "LeakedSocketWarning",
     "PhoenixServer",
     "PresenceChannel",
     "PresenceTracker",
