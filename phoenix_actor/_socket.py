@@ -153,7 +153,7 @@ class SocketActor(RecoveryMixin, RepliesMixin):
     @property
     def state(self) -> SocketState:
         """The connection's state: read it in the actor thread, or from another thread with
-        ``ref.proxy().state.get()`` (``Socket.state`` does it for you)."""
+        ``ref.proxy().state.get()`` (``Socket.state`` keeps a copy that needs neither)."""
         return self._state
 
     @property
