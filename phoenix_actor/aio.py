@@ -31,10 +31,11 @@ that loop's thread. Other threads may use the same socket through
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -42,7 +43,7 @@ import pykka
 
 from phoenix_actor._client import Connect
 from phoenix_actor._config import Config
-from phoenix_actor._facade import _GRACE, ChannelMessage, MessageCallback, Socket
+from phoenix_actor._facade import _GRACE, ChannelMessage, Socket
 from phoenix_actor._handles import Connection
 from phoenix_actor._mailbox import RequestKind, _Request, _Run, check_timeout
 from phoenix_actor._message import ChannelReply
@@ -65,6 +66,10 @@ __all__ = ["AsyncSocket", "AsyncSubscription"]
 logger = logging.getLogger("phoenix_actor.aio")
 
 T = TypeVar("T")
+
+#: ``callback(message)`` for :meth:`AsyncSocket.on`: a function, or a coroutine function
+#: whose coroutine is run as a task of the loop.
+AsyncMessageCallback = Callable[[ChannelMessage], "Awaitable[object] | None"]
 
 #: What ``sys.exc_info()`` returns, as Pykka's ``set_exception`` takes it.
 _ExcInfo = tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
@@ -236,7 +241,8 @@ class AsyncSocket:
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._subscriptions: list[AsyncSubscription] = []
-        self._callbacks: dict[int, tuple[str, str | None, MessageCallback]] = {}
+        self._callbacks: dict[int, tuple[str, str | None, AsyncMessageCallback]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()  # of coroutine callbacks, until done
         self._callback_refs = itertools.count(1)
         self._pending: set[asyncio.Future[Any]] = set()
         self._changed = asyncio.Event()  # set on each connect, disconnect and stop
@@ -277,9 +283,23 @@ class AsyncSocket:
         for topic, event, callback in list(self._callbacks.values()):
             if topic == message.topic and (event is None or event == message.event):
                 try:
-                    callback(message)
+                    result = callback(message)
+                    if inspect.isawaitable(result):
+                        self._run_callback(topic, result)
                 except Exception:
                     logger.exception("an AsyncSocket.on callback for %r raised", topic)
+
+    def _run_callback(self, topic: str, awaitable: Awaitable[object]) -> None:
+        task = asyncio.ensure_future(awaitable)
+        self._tasks.add(task)
+
+        def done(task: asyncio.Future[object]) -> None:
+            self._tasks.discard(task)
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                logger.error("an AsyncSocket.on callback for %r raised", topic, exc_info=error)
+
+        task.add_done_callback(done)
 
     def _stopped_now(self) -> None:
         self._stopped.set()
@@ -478,15 +498,16 @@ class AsyncSocket:
         self._subscriptions.append(subscription)
         return subscription
 
-    def on(self, topic: str, event: str | None, callback: MessageCallback) -> int:
+    def on(self, topic: str, event: str | None, callback: AsyncMessageCallback) -> int:
         """Call ``callback(message)`` for each message on ``topic`` (and ``event``); return
         a ref for :meth:`off`.
 
         Unlike :meth:`Socket.on <phoenix_actor.Socket.on>`, the callback runs in the
         event loop's thread, in order with the subscriptions: it may touch the loop's
-        objects (start a task with ``asyncio.create_task``) but must not block. What it
-        raises is logged (ERROR, with the traceback). :class:`SocketStoppedError` if the
-        socket is closed.
+        objects but must not block. A coroutine function is fine too: each call's
+        coroutine runs as a task of the loop (the next message does not wait for it).
+        What a callback (or its task) raises is logged (ERROR, with the traceback).
+        :class:`SocketStoppedError` if the socket is closed.
         """
         if self._is_closed():
             raise SocketStoppedError("the socket is closed")

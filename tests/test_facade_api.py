@@ -322,3 +322,29 @@ def test_the_servers_reply_classes_are_not_the_clients() -> None:
         assert testing.NoReply is testing.ServerNoReply
     with pytest.raises(AttributeError):
         testing.Nothing  # noqa: B018
+
+
+def test_async_on_takes_coroutine_functions_too(
+    server: PhoenixServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario(socket: AsyncSocket) -> None:
+        seen: asyncio.Queue[pa.ChannelMessage] = asyncio.Queue()
+
+        async def record(message: pa.ChannelMessage) -> None:
+            await seen.put(message)
+
+        async def broken(_message: pa.ChannelMessage) -> None:
+            raise RuntimeError("async callback bug")
+
+        socket.on("echo:co", "pushed", broken)
+        socket.on("echo:co", "pushed", record)
+        await socket.join("echo:co")
+        socket.push_future("echo:co", "push", {"y": 2})
+        message = await asyncio.wait_for(seen.get(), TIMEOUT)
+        assert message.payload == {"y": 2}
+
+    arun(server, scenario)
+    [record] = [r for r in caplog.records if r.name == "phoenix_actor.aio"]
+    assert record.levelname == "ERROR"
+    assert record.exc_info is not None
+    assert "async callback bug" in str(record.exc_info[1])
