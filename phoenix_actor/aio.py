@@ -61,7 +61,7 @@ from phoenix_actor.exceptions import (
 )
 from phoenix_actor.presence import JoinHook, LeaveHook
 
-__all__ = ["AsyncSocket", "AsyncSubscription"]
+__all__ = ["AsyncMessageCallback", "AsyncSocket", "AsyncSubscription"]
 
 logger = logging.getLogger("phoenix_actor.aio")
 
