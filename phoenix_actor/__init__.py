@@ -6,8 +6,6 @@ handle what the server says in its callbacks. See README.rst for a tour.
 
 from __future__ import annotations
 
-import logging as _logging
-
 from phoenix_actor._facade.blocking import ChannelMessage, MessageCallback, Socket, Subscription
 from phoenix_actor._facade.presence_view import PresenceView
 from phoenix_actor._protocol.message import ChannelReply, Frame, Message, Opcode, WireRef
@@ -67,7 +65,9 @@ from phoenix_actor.exceptions import (
     InvalidMessageError,
     InvalidURLError,
     JoinRefusedError,
+    MessageTimeoutError,
     NoReplyError,
+    NotConnectedError,
     NotJoinedError,
     PhoenixActorError,
     ProtocolError,
@@ -129,9 +129,11 @@ __all__ = [
     "JoinRefusedError",
     "Message",
     "MessageCallback",
+    "MessageTimeoutError",
     "NoConnect",
     "NoReply",
     "NoReplyError",
+    "NotConnectedError",
     "NotJoinedError",
     "Observer",
     "Opcode",
@@ -177,5 +179,3 @@ __all__ = [
     "start_child",
     "websocket_transport",
 ]
-
-_logging.getLogger(__name__).addHandler(_logging.NullHandler())

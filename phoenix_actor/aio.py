@@ -29,8 +29,9 @@ that loop's thread. Other threads may use the same socket through
 """
 
 from phoenix_actor._facade.aio import (
+    AsyncMessageCallback,
     AsyncSocket,
     AsyncSubscription,
 )
 
-__all__ = ["AsyncSocket", "AsyncSubscription"]
+__all__ = ["AsyncMessageCallback", "AsyncSocket", "AsyncSubscription"]

@@ -21,6 +21,8 @@
     ├── JoinRefusedError                   the server refused a join (``topic``, ``response``)
     ├── WrongThreadError (also RuntimeError)  a socket-actor-only API called from another thread
     ├── CallTimeoutError (also TimeoutError)  ``call()`` got no answer in time
+    │   └── NotConnectedError (also ConnectionError)  a facade found no connection (``reason``)
+    ├── MessageTimeoutError (also TimeoutError)  no message came to a subscription in time
     └── SocketStoppedError                 the socket actor is not running (any more)
 
 Errors of websocket-client and ``OSError`` never escape: the transport turns them into a
@@ -109,6 +111,25 @@ class WrongThreadError(PhoenixActorError, RuntimeError):
 
 class CallTimeoutError(PhoenixActorError, TimeoutError):
     """A request to the socket actor got no answer within its timeout."""
+
+
+class NotConnectedError(CallTimeoutError, ConnectionError):
+    """``Socket.wait_connected`` (and so ``join``) found no open connection.
+
+    Raised once the socket has given up (``reconnect=False``, or a refusal that is not
+    retried: HTTP 401 or 403, close code 1008), or when the timeout is over while it
+    keeps trying. ``reason`` is the last :class:`~phoenix_actor.DisconnectReason`, None
+    if no attempt has ended yet. A :class:`CallTimeoutError`, as it was before it
+    existed, and a builtin ``ConnectionError``.
+    """
+
+    def __init__(self, message: str, reason: object = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class MessageTimeoutError(PhoenixActorError, TimeoutError):
+    """No message came to a ``Subscription`` (or ``AsyncSubscription``) within the timeout."""
 
 
 class SocketStoppedError(PhoenixActorError):

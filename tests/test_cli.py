@@ -20,6 +20,7 @@ from typing import IO, Any
 
 import pytest
 
+import phoenix_actor as pa
 from phoenix_actor.__main__ import main
 from phoenix_actor.testing import ConnectInfo, PhoenixServer
 from tests.conftest import TIMEOUT
@@ -181,7 +182,7 @@ def test_stdin_lines_are_pushed_joined_and_left_and_a_bad_line_is_skipped(
         assert cli.line() == compact({"type": "channel_closed", "topic": "echo:b", "payload": {}})
         cli.close_stdin()  # EOF: every reply is in, so the run ends
         code, rest, err = cli.finish()
-    assert (code, rest, err) == (0, [], "")
+    assert (code, rest, err) == (1, [], "")  # the bad line 2 makes the status 1
 
 
 def test_protocol_v1_and_the_end_of_stdin_right_after_the_pushes(server: PhoenixServer) -> None:
@@ -371,5 +372,122 @@ def test_help_documents_the_exit_statuses(capsys: pytest.CaptureFixture[str]) ->
         main(["connect", "--help"])
     assert exited.value.code == 0
     help_text = capsys.readouterr().out
-    for status in ("0 ", "1 ", "3 ", "4 ", "5 ", "6 ", "7 ", "130 "):
+    for status in ("0 ", "1 ", "3 ", "4 ", "5 ", "6 ", "7 ", "8 ", "9 ", "130 "):
         assert f"\n  {status}" in help_text
+
+
+# -- every failure has its own status ----------------------------------------------------
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"phoenix-actor {pa.__version__}\n"
+
+
+def test_a_push_answered_with_an_error_ends_with_status_8(server: PhoenixServer) -> None:
+    args = ["--join", "echo:t", "--push", 'echo:t error {"why": "asked"}', "--duration", "60"]
+    with Cli(server.url, *args) as cli:
+        code, out, err = cli.finish()
+    assert code == 8
+    assert out[-1] == compact(
+        {
+            "type": "reply",
+            "topic": "echo:t",
+            "ref": 2,
+            "status": "error",
+            "response": {"why": "asked"},
+        }
+    )
+    assert err == (
+        "phoenix-actor: error: the server answered push 'error' to 'echo:t' with status "
+        '\'error\': {"why":"asked"}'
+    )
+
+
+def test_a_push_whose_channel_crashes_ends_with_status_9(server: PhoenixServer) -> None:
+    with Cli(server.url, "--join", "echo:t", "--push", "echo:t crash", "--duration", "60") as cli:
+        code, _out, err = cli.finish()
+    assert code == 9
+    assert err == (
+        "phoenix-actor: error: no reply to push 'crash' to 'echo:t': "
+        "the channel of 'echo:t' closed (phx_error)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "code", "message"),
+    [
+        (
+            '{"topic": "echo:t", "event": "noreply"}',
+            6,
+            "no reply to push 'noreply' to 'echo:t' within",
+        ),
+        (
+            '{"topic": "echo:t", "event": "error"}',
+            8,
+            "the server answered push 'error' to 'echo:t'",
+        ),
+        ('{"topic": "echo:t", "event": "crash"}', 9, "the channel of 'echo:t' closed (phx_error)"),
+        ('{"topic": "echo:refuse", "event": "phx_join"}', 5, "refused to join 'echo:refuse'"),
+        ('{"topic": "echo:nowhere", "event": "ping"}', 1, "push 'ping' to 'echo:nowhere' not sent"),
+        ("not json", 1, "not JSON"),
+    ],
+)
+def test_a_failed_stdin_line_is_reported_once_and_sets_the_status(
+    server: PhoenixServer, line: str, code: int, message: str
+) -> None:
+    args = ["--join", "echo:t", "--join", "echo:u", "--timeout", str(TIMEOUT / 10)]
+    with Cli(server.url, *args, stdin=True) as cli:
+        assert json.loads(cli.line())["type"] == "connected"
+        assert json.loads(cli.line())["type"] == "joined"
+        assert json.loads(cli.line())["type"] == "joined"
+        cli.send(line)
+        cli.send('{"topic": "echo:u", "event": "echo", "payload": {"after": 1}}')  # goes on
+        cli.close_stdin()
+        status, out, err = cli.finish()
+    assert status == code
+    assert any('"response":{"after":1}' in record for record in out)
+    [reported] = err.splitlines()  # once, on one line
+    assert reported.startswith("phoenix-actor: stdin line 1: ")
+    assert message in reported
+    assert reported.count("no reply") <= 1
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line_and_ends_with_status_3(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 3
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"phoenix-actor: error: cannot listen on 127.0.0.1:{port}: the port is in use\n"
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["demo"]])
+def test_serve_and_demo_without_the_server_extra_end_with_status_10(
+    command: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "websockets", None)  # as if not installed
+    assert main(command) == 10
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        "phoenix-actor: error: the embedded server needs the 'server' extra: "
+        "pip install 'phoenix_actor[server]'\n"
+    )
+
+
+@pytest.mark.parametrize("command", ["serve", "demo"])
+def test_serve_and_demo_help_document_their_exit_statuses(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    help_text = capsys.readouterr().out
+    assert "exit status:" in help_text
+    assert "\n  10   the 'server' extra is not installed" in help_text

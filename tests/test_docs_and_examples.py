@@ -33,6 +33,13 @@ def test_readme_opens_with_the_two_commands_and_ci_runs_the_test_one() -> None:
     assert "README.rst" in ci  # .ci/run reads the test command from the README
 
 
+@pytest.mark.parametrize("needle", ["AsyncSocket(", "auth_token=", "pa.Socket("])
+def test_the_readme_facade_asyncio_and_auth_examples_are_run(needle: str) -> None:
+    # Only the python blocks run (below): each of these must be one of them.
+    assert any(needle in block for block in _code_blocks("python"))
+    assert not any(needle in block for block in _code_blocks("text"))
+
+
 @pytest.mark.parametrize("number", range(len(_code_blocks("python"))))
 def test_readme_example_runs(number: int) -> None:
     example = _code_blocks("python")[number]

@@ -54,3 +54,57 @@ def test_phoenix_server_and_test_sockets(phoenix_server: PhoenixServer, phoenix_
     sock: TestSocket = phoenix_test_socket(timeout=TIMEOUT)
     assert sock.wait_connect_status() == "connected"
     assert phoenix_server.port > 0
+
+
+# -- sockets a test leaves running -------------------------------------------------------
+
+pytest_plugins = ["pytester"]
+
+LEAKY_TESTS = """
+import phoenix_actor as pa
+from phoenix_actor.testing import FakeConnector, TestSocket
+
+def test_leaks_a_socket_and_a_socket_actor():
+    fake = FakeConnector()
+    pa.Socket("ws://example.test/socket/websocket", transport_factory=fake)
+
+    class Client(pa.SocketClient):
+        def init(self):
+            return pa.NoConnect("ws://example.test/socket/websocket")
+
+    pa.SocketActor.start(Client())
+
+def test_closes_its_socket():
+    with pa.Socket("ws://example.test/socket/websocket", transport_factory=FakeConnector()):
+        pass
+
+def test_the_leaked_sockets_were_stopped():
+    assert pa.Socket is not None
+    import pykka
+    assert pykka.ActorRegistry.get_all() == []
+"""
+
+
+def test_leaked_sockets_are_stopped_and_reported(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_leaky=LEAKY_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "default")
+    result.assert_outcomes(passed=3, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_leaky.py::test_leaks_a_socket_and_a_socket_actor*",
+            "*LeakedSocketWarning: the test left 2 socket(s) running (Socket, SocketActor);"
+            " phoenix_actor's pytest plugin stopped them.*",
+        ]
+    )
+    assert result.ret == 0  # and the run ended
+
+
+def test_leaked_sockets_fail_the_test_when_the_warning_is_an_error(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_leaky=LEAKY_TESTS)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-W", "error::phoenix_actor.testing.LeakedSocketWarning"
+    )
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_leaks_a_socket_and_a_socket_actor*"])

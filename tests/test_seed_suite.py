@@ -18,9 +18,9 @@ from phoenix_actor.testing import (
     Channel,
     ChannelSocket,
     JoinOk,
-    NoReply,
     PhoenixServer,
-    Reply,
+    ServerNoReply,
+    ServerReply,
     StopChannel,
     TestSocket,
 )
@@ -38,10 +38,12 @@ class TestSiteChannel(Channel):
     def join(self, topic: str, payload: Any, socket: ChannelSocket) -> JoinOk:
         return JoinOk({})
 
-    def handle_in(self, event: str, payload: Any, socket: ChannelSocket) -> Reply | NoReply:
+    def handle_in(
+        self, event: str, payload: Any, socket: ChannelSocket
+    ) -> ServerReply | ServerNoReply:
         if event == "sync_event":
-            return Reply("ok", payload)
-        return NoReply()
+            return ServerReply("ok", payload)
+        return ServerNoReply()
 
     def handle_info(self, message: Any, socket: ChannelSocket) -> StopChannel | None:
         if message[0] == "push":

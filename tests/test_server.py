@@ -19,10 +19,10 @@ from phoenix_actor.testing import (
     Channel,
     ChannelSocket,
     JoinOk,
-    NoReply,
     PhoenixServer,
     Received,
-    Reply,
+    ServerNoReply,
+    ServerReply,
     StopChannel,
 )
 from phoenix_actor.testing._server.protocol import V2, ProtocolViolation
@@ -582,21 +582,21 @@ class ProbeChannel(Channel):
 
     def handle_in(
         self, event: str, payload: Any, socket: ChannelSocket
-    ) -> Reply | NoReply | StopChannel:
+    ) -> ServerReply | ServerNoReply | StopChannel:
         socket.assigns["count"] += 1
         if event == "status":
-            return Reply(payload["status"], {"count": socket.assigns["count"]})
+            return ServerReply(payload["status"], {"count": socket.assigns["count"]})
         if event == "stop":
             return StopChannel(payload["reason"])
         if event == "info_later":
             socket.send_info(payload)
-            return Reply()
+            return ServerReply()
         if event == "shout":
             socket.broadcast_from("shout", payload)
-            return Reply()
+            return ServerReply()
         if event == "bad_return":
             return "not a result"  # type: ignore[return-value]
-        return NoReply()
+        return ServerNoReply()
 
     def handle_info(self, message: Any, socket: ChannelSocket) -> StopChannel | None:
         socket.push("info", message)

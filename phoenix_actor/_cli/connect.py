@@ -39,12 +39,14 @@ from phoenix_actor import (
     V1JSONSerializer,
     execute,
 )
-from phoenix_actor._cli.input import _GRACE, Request, _StdinPump
+from phoenix_actor._cli.input import _GRACE, Request, _StdinPump, reply_error
 from phoenix_actor._cli.output import (
+    EXIT_CHANNEL_CLOSED,
     EXIT_INTERRUPTED,
     EXIT_JOIN_REFUSED,
     EXIT_LOST,
     EXIT_OK,
+    EXIT_REPLY_ERROR,
     EXIT_TERMINATED,
     EXIT_TIMEOUT,
     EXIT_USAGE,
@@ -109,6 +111,7 @@ class _Outcome:
         self.connected = False
         self.code: int | None = None
         self.message = ""
+        self.failure: int | None = None  # the first request that failed without ending the run
 
     def set_connected(self) -> None:
         with self._changed:
@@ -120,6 +123,12 @@ class _Outcome:
             if self.code is None:
                 self.code, self.message = code, message
                 self._changed.notify_all()
+
+    def failed(self, code: int) -> None:
+        """A stdin request failed: the run goes on, but will not end with status 0."""
+        with self._changed:
+            if self.failure is None:
+                self.failure = code
 
     @property
     def finished(self) -> bool:
@@ -195,6 +204,8 @@ class _Run:
         code = self.outcome.code
         if code is None:  # the end was not decided, yet the run is over
             code = EXIT_OK
+        if code == EXIT_OK and self.outcome.failure is not None:
+            code = self.outcome.failure  # a stdin request failed (reported when it did)
         if self.outcome.message:
             failed = code not in (EXIT_OK, EXIT_INTERRUPTED, EXIT_TERMINATED)
             self.out.error(f"error: {self.outcome.message}" if failed else self.outcome.message)
@@ -217,16 +228,15 @@ class _Run:
         if self.outcome.finished:
             raise _Abort
 
-    def _get(self, future: pykka.Future[ChannelReply], what: str) -> ChannelReply | None:
-        """The reply to ``what``; None if the channel closed first; else end the run."""
+    def _get(self, future: pykka.Future[ChannelReply], what: str) -> ChannelReply:
+        """The reply to ``what``, whatever its status; else end the run."""
         timeout = self.args.timeout
         try:
             return future.get(timeout=timeout + _GRACE)
         except (PushTimeoutError, pykka.Timeout):
             self.fail(EXIT_TIMEOUT, f"no reply to {what} within {timeout} s")
         except ChannelClosedError as exc:
-            self.out.error(f"no reply to {what}: {exc}")
-            return None
+            self.fail(EXIT_CHANNEL_CLOSED, f"no reply to {what}: {exc}")
         except ConnectionClosedError as exc:
             self.fail(EXIT_LOST, f"no reply to {what}: {exc}")
         except SocketStoppedError:
@@ -251,15 +261,17 @@ class _Run:
         for request, future in zip(joins, futures, strict=True):
             reply = self._get(future, request.describe())
             self._check()
-            if reply is not None and not reply.ok:
+            if not reply.ok:
                 response = dumps(reply.response)
                 self.fail(
                     EXIT_JOIN_REFUSED, f"the server refused to join {request.topic!r}: {response}"
                 )
         for request in self.args.pushes:
             future = self._call(functools.partial(self.send, request=request), request.describe())
-            self._get(future, request.describe())
+            reply = self._get(future, request.describe())
             self._check()
+            if not reply.ok:
+                self.fail(EXIT_REPLY_ERROR, reply_error(request, reply))
 
     def _listen(self) -> None:
         if self.args.stdin:

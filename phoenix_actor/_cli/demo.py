@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
+from phoenix_actor._cli.output import EXIT_TIMEOUT
 from phoenix_actor._protocol.message import WireRef
 from phoenix_actor._socket.actor import Connection, SocketActor
 from phoenix_actor._socket.client import Connect, InitResult, SocketClient, Stop
@@ -100,7 +101,7 @@ def run_demo(out: TextIO, timeout: float = 10.0) -> int:
             ref.stop(block=True, timeout=timeout)
     if not (finished and client.finished):
         say(f"demo did not finish within {timeout} s")
-        return 1
+        return EXIT_TIMEOUT
     say("demo finished: connect, joins, push and reply, broadcast, server push,")
     say("a refused join and a channel close, all through one socket actor")
     return 0

@@ -18,11 +18,23 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from phoenix_actor import ChannelReply
+from phoenix_actor._cli.output import (
+    EXIT_CHANNEL_CLOSED,
+    EXIT_JOIN_REFUSED,
+    EXIT_LOST,
+    EXIT_REPLY_ERROR,
+    EXIT_TIMEOUT,
+    EXIT_USAGE,
+    dumps,
+)
 from phoenix_actor._protocol.constants import EVENT_JOIN, EVENT_LEAVE
 from phoenix_actor.exceptions import (
     CallTimeoutError,
+    ChannelClosedError,
+    DisconnectedError,
     NoReplyError,
     PushError,
+    PushTimeoutError,
     SocketStoppedError,
 )
 
@@ -70,6 +82,16 @@ class Request:
         if not isinstance(event, str) or not event:
             raise BadLine("'event' must be a non-empty string")
         return cls(topic, event, value.get("payload"))
+
+
+def reply_error(request: Request, reply: ChannelReply) -> str:
+    """What to say about a reply to ``request`` whose status is not ``ok``."""
+    if request.event == EVENT_JOIN:
+        return f"the server refused to join {request.topic!r}: {dumps(reply.response)}"
+    return (
+        f"the server answered {request.describe()} with status {reply.status!r}: "
+        f"{dumps(reply.response)}"
+    )
 
 
 class BadLine(ValueError):
@@ -124,12 +146,13 @@ class _StdinPump:
             try:
                 request = Request.from_json(raw)
             except ValueError as exc:
-                self._run.out.error(f"{where}: {exc}; skipped")
+                self._failed(EXIT_USAGE, f"{where}: {exc}; skipped")
                 continue
             try:
                 future = self._run.execute(functools.partial(self._run.send, request=request))
             except PushError as exc:
-                self._run.out.error(f"{where}: {request.describe()} not sent: {exc}")
+                code = EXIT_LOST if isinstance(exc, DisconnectedError) else EXIT_USAGE
+                self._failed(code, f"{where}: {request.describe()} not sent: {exc}")
                 continue
             except (SocketStoppedError, CallTimeoutError):
                 break
@@ -142,13 +165,26 @@ class _StdinPump:
             if item is _STOP:
                 break
             where, request, future = item
+            timeout = self._run.args.timeout
             try:
-                reply: ChannelReply = future.get(timeout=self._run.args.timeout + _GRACE)
+                reply: ChannelReply = future.get(timeout=timeout + _GRACE)
             except SocketStoppedError:
                 return
-            except (NoReplyError, pykka.Timeout) as exc:
-                self._run.out.error(f"{where}: no reply to {request.describe()}: {exc}")
+            except (PushTimeoutError, pykka.Timeout):
+                self._failed(
+                    EXIT_TIMEOUT, f"{where}: no reply to {request.describe()} within {timeout} s"
+                )
                 continue
-            if request.event == EVENT_JOIN and not reply.ok:
-                self._run.out.error(f"{where}: the server refused to join {request.topic!r}")
+            except NoReplyError as exc:  # the channel or the connection closed first
+                code = EXIT_CHANNEL_CLOSED if isinstance(exc, ChannelClosedError) else EXIT_LOST
+                self._failed(code, f"{where}: no reply to {request.describe()}: {exc}")
+                continue
+            if not reply.ok:
+                code = EXIT_JOIN_REFUSED if request.event == EVENT_JOIN else EXIT_REPLY_ERROR
+                self._failed(code, f"{where}: {reply_error(request, reply)}")
         self._run.stdin_drained()
+
+    def _failed(self, code: int, message: str) -> None:
+        """Report a failed line; the run goes on, and ends with ``code`` instead of 0."""
+        self._run.out.error(message)
+        self._run.outcome.failed(code)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import importlib.util
 import json
 import os
 import signal
@@ -12,9 +14,15 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from phoenix_actor import __version__
 from phoenix_actor._cli.connect import ConnectArgs, run_connect
 from phoenix_actor._cli.input import Request
-from phoenix_actor._cli.output import EXIT_USAGE
+from phoenix_actor._cli.output import (
+    EXIT_NO_SERVER_EXTRA,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+)
 from phoenix_actor._protocol.constants import EVENT_JOIN, RESERVED_EVENTS
 from phoenix_actor._protocol.url import check_url, redact_url
 from phoenix_actor.exceptions import ConfigError
@@ -42,8 +50,9 @@ output (stdout, one JSON object per line; binary payloads as {{"binary": "<base6
   {{"type":"disconnected","kind":K,"reason":TEXT,"reconnect":BOOL}}  (+ "status"/"code")
 
 input (stdin): {{"topic":T,"event":E,"payload":P}} per line ("payload" optional);
-  event "phx_join" joins T, "phx_leave" leaves it. A bad line is reported on stderr
-  and skipped.
+  event "phx_join" joins T, "phx_leave" leaves it. A line that is bad, cannot be
+  sent or fails (no reply, an error reply, a refused join) is reported on stderr and
+  the run goes on, but its end status is then that failure's, not 0.
 
 the run ends on Ctrl-C, after --count messages or --duration seconds, or, without
 either, once stdin ends and the replies to its lines are in (with --no-stdin or a
@@ -53,15 +62,18 @@ rejoined, unless --no-reconnect.
 exit status:
   0    ok
   1    bad argument: invalid JSON, --param, --header, URL, or a push to a topic
-       that no --join joins (2: a usage error found by argparse)
+       that no --join joins; a stdin line that is not a request or was not sent
+       (2: a usage error found by argparse)
   3    cannot connect: connection refused, host unreachable, DNS or TLS failure
   4    the server refused the websocket upgrade (HTTP 401/403: it rejected the
        params, headers or auth token; 404: not the socket's path), or did not
        answer with a websocket handshake
-  5    the server refused a --join
-  6    timeout: not connected, or no reply to a --join or --push, within --timeout
+  5    the server refused a join (--join or stdin)
+  6    timeout: not connected, or no reply to a join or push, within --timeout
   7    the connection closed and was not reopened (--no-reconnect, or the server
-       refused the reconnect with close code 1008)
+       refused the reconnect with close code 1008), or closed before a reply
+  8    a push or leave got a reply with an error status (not "ok")
+  9    the channel closed or crashed (phx_close, phx_error) before a reply
   130  interrupted (Ctrl-C); 143 on SIGTERM
 
 The auth token is also read from ${AUTH_TOKEN_ENV}. Tokens, header values and
@@ -69,21 +81,65 @@ query values are never printed.
 """
 
 
+SERVE_EPILOG = f"""\
+exit status:
+  0    stopped by Ctrl-C or SIGTERM
+  2    a usage error found by argparse
+  {EXIT_UNREACHABLE}    cannot listen on --host/--port: the port is in use, the address is not
+       the machine's, or the port needs privileges
+  {EXIT_NO_SERVER_EXTRA}   the 'server' extra is not installed
+"""
+
+DEMO_EPILOG = f"""\
+exit status:
+  0    the demo ran to its end
+  2    a usage error found by argparse
+  6    the demo did not finish within --timeout
+  {EXIT_NO_SERVER_EXTRA}   the 'server' extra is not installed
+"""
+
+
 class UsageError(ValueError):
     """An argument is wrong (exit status 1)."""
+
+
+def _error(message: str) -> None:
+    print(f"phoenix-actor: error: {message}", file=sys.stderr, flush=True)
 
 
 def _serve(host: str, port: int) -> int:
     from phoenix_actor.testing import PhoenixServer
 
+    server = PhoenixServer.with_defaults(host=host, port=port)
+    try:
+        server.start()
+    except OSError as exc:
+        why = {
+            errno.EADDRINUSE: "the port is in use",
+            errno.EADDRNOTAVAIL: "the address is not one of this machine's",
+            errno.EACCES: "permission denied (ports below 1024 need privileges)",
+        }.get(exc.errno or 0, exc.strerror or str(exc))
+        _error(f"cannot listen on {host}:{port}: {why}")
+        return EXIT_UNREACHABLE
     stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    with PhoenixServer.with_defaults(host=host, port=port) as server:
+    signums = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in signums}
+    try:
         print(f"embedded Phoenix server listening at {server.url}", flush=True)
         print("channels: echo:* (EchoChannel), room:* (PresenceChannel); Ctrl-C stops", flush=True)
         stop.wait()
-    return 0
+    finally:
+        server.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return EXIT_OK
+
+
+def _server_extra_missing() -> bool:
+    try:
+        return importlib.util.find_spec("websockets") is None
+    except ValueError:  # a module without a spec: it is there
+        return False
 
 
 # -- connect: arguments ------------------------------------------------------------------
@@ -96,6 +152,16 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, not {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0 to 65535, not {text!r}")
     return value
 
 
@@ -300,27 +366,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="phoenix-actor", description="Phoenix Channels client on Pykka actors."
     )
+    parser.add_argument("--version", action="version", version=f"phoenix-actor {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="run a client against an embedded server")
-    demo.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
-    serve = commands.add_parser("serve", help="run the embedded Phoenix server")
+    raw = argparse.RawDescriptionHelpFormatter
+    demo = commands.add_parser(
+        "demo",
+        help="run a client against an embedded server",
+        epilog=DEMO_EPILOG,
+        formatter_class=raw,
+    )
+    demo.add_argument("--timeout", type=_seconds, default=10.0, help="seconds (default 10)")
+    serve = commands.add_parser(
+        "serve", help="run the embedded Phoenix server", epilog=SERVE_EPILOG, formatter_class=raw
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=4000, help="port (default 4000; 0 = any)")
+    serve.add_argument("--port", type=_port, default=4000, help="port (default 4000; 0 = any)")
     _add_connect(commands)
     args = parser.parse_args(argv)
     if args.command == "connect":
         return _connect(args)
-    try:
-        if args.command == "demo":
-            from phoenix_actor._cli.demo import run_demo
+    if _server_extra_missing():
+        _error(SERVER_EXTRA_HINT)
+        return EXIT_NO_SERVER_EXTRA
+    if args.command == "demo":
+        from phoenix_actor._cli.demo import run_demo
 
-            return run_demo(sys.stdout, args.timeout)
-        return _serve(args.host, args.port)
-    except ModuleNotFoundError as exc:
-        if exc.name != "websockets":
-            raise
-        print(f"phoenix-actor: {SERVER_EXTRA_HINT}", file=sys.stderr)
-        return 2
+        return run_demo(sys.stdout, args.timeout)
+    return _serve(args.host, args.port)
 
 
 if __name__ == "__main__":

@@ -3,35 +3,45 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+import itertools
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
 import pykka
 
 from phoenix_actor._facade.blocking import _GRACE, ChannelMessage, Socket
+from phoenix_actor._facade.presence_view import PresenceView
 from phoenix_actor._facade.subscription import DEFAULT_TIMEOUT
 from phoenix_actor._protocol.message import ChannelReply
+from phoenix_actor._protocol.presence import JoinHook, LeaveHook
 from phoenix_actor._protocol.url import Params
 from phoenix_actor._socket.client import Connect
 from phoenix_actor._socket.config import Config
 from phoenix_actor._socket.handles import Connection, _Run
 from phoenix_actor._socket.mailbox import RequestKind, _Request, check_timeout
+from phoenix_actor._socket.observer import ChannelState, SocketState
 from phoenix_actor._transport.reasons import DisconnectReason
 from phoenix_actor.exceptions import (
     CallTimeoutError,
     JoinRefusedError,
+    MessageTimeoutError,
     PushTimeoutError,
     SocketStoppedError,
 )
 
-__all__ = ["AsyncSocket", "AsyncSubscription"]
+__all__ = ["AsyncMessageCallback", "AsyncSocket", "AsyncSubscription"]
 
 logger = logging.getLogger("phoenix_actor.aio")
 
 T = TypeVar("T")
+
+#: ``callback(message)`` for :meth:`AsyncSocket.on`: a function, or a coroutine function
+#: whose coroutine is run as a task of the loop.
+AsyncMessageCallback = Callable[[ChannelMessage], "Awaitable[object] | None"]
 
 #: What ``sys.exc_info()`` returns, as Pykka's ``set_exception`` takes it.
 _ExcInfo = tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
@@ -88,13 +98,15 @@ class _Bridge(Socket):
         self._owner = owner  # set before the actor starts: it may call back at once
         super().__init__(url, params, **kwargs)
 
-    def _set_connected(self, connected: bool, reason: DisconnectReason | None) -> None:
-        super()._set_connected(connected, reason)
-        self._owner._post(self._owner._connection_changed, connected)
+    def _set_connected(
+        self, connected: bool, reason: DisconnectReason | None, *, gave_up: bool = False
+    ) -> None:
+        super()._set_connected(connected, reason, gave_up=gave_up)
+        self._owner._post(self._owner._connection_changed)
 
     def _deliver(self, message: ChannelMessage) -> None:
         super()._deliver(message)
-        if self._owner._subscriptions:
+        if self._owner._subscriptions or self._owner._callbacks:
             self._owner._post(self._owner._deliver, message)
 
     def _terminated(self, reason: Any) -> None:
@@ -137,7 +149,8 @@ class AsyncSubscription:
             self._queue.put_nowait(None)
 
     async def get(self, timeout: float | None = DEFAULT_TIMEOUT) -> ChannelMessage:
-        """The next message; ``TimeoutError`` after ``timeout`` seconds (None: no limit).
+        """The next message; :class:`MessageTimeoutError` (a ``TimeoutError``) after
+        ``timeout`` seconds (None: no limit).
 
         Raises :class:`SocketStoppedError` once the subscription is closed and drained.
         """
@@ -145,7 +158,9 @@ class AsyncSubscription:
             try:
                 item = await asyncio.wait_for(self._queue.get(), timeout)
             except asyncio.TimeoutError:
-                raise TimeoutError(f"no message on {self.topic!r} within {timeout} s") from None
+                raise MessageTimeoutError(
+                    f"no message on {self.topic!r} within {timeout} s"
+                ) from None
         else:
             item = self._queue.get_nowait()
         if item is None:
@@ -198,8 +213,11 @@ class AsyncSocket:
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._subscriptions: list[AsyncSubscription] = []
+        self._callbacks: dict[int, tuple[str, str | None, AsyncMessageCallback]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()  # of coroutine callbacks, until done
+        self._callback_refs = itertools.count(1)
         self._pending: set[asyncio.Future[Any]] = set()
-        self._up = asyncio.Event()  # set while connected, and once stopped
+        self._changed = asyncio.Event()  # set on each connect, disconnect and stop
         self._stopped = asyncio.Event()
         self._socket = _Bridge(
             self,
@@ -227,20 +245,38 @@ class AsyncSocket:
     def _post(self, callback: Callable[..., object], *args: object) -> None:
         _post(self._loop, callback, *args)
 
-    def _connection_changed(self, connected: bool) -> None:
-        if connected:
-            self._up.set()
-        elif not self._stopped.is_set():
-            self._up.clear()
+    def _connection_changed(self) -> None:
+        self._changed.set()  # wakes wait_connected, which looks again
 
     def _deliver(self, message: ChannelMessage) -> None:
         for subscription in list(self._subscriptions):
             if subscription._matches(message):
                 subscription._put(message)
+        for topic, event, callback in list(self._callbacks.values()):
+            if topic == message.topic and (event is None or event == message.event):
+                try:
+                    result = callback(message)
+                    if inspect.isawaitable(result):
+                        self._run_callback(topic, result)
+                except Exception:
+                    logger.exception("an AsyncSocket.on callback for %r raised", topic)
+
+    def _run_callback(self, topic: str, awaitable: Awaitable[object]) -> None:
+        task = asyncio.ensure_future(awaitable)
+        self._tasks.add(task)
+
+        def done(task: asyncio.Future[object]) -> None:
+            self._tasks.discard(task)
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                logger.error("an AsyncSocket.on callback for %r raised", topic, exc_info=error)
+
+        task.add_done_callback(done)
 
     def _stopped_now(self) -> None:
         self._stopped.set()
-        self._up.set()  # wakes wait_connected, which then raises SocketStoppedError
+        self._changed.set()  # wakes wait_connected, which then raises SocketStoppedError
+        self._callbacks = {}
         subscriptions, self._subscriptions = self._subscriptions, []
         for subscription in subscriptions:
             subscription._end()
@@ -270,29 +306,56 @@ class AsyncSocket:
         """Why the last connection ended (None while connected, or before any)."""
         return self._socket.last_disconnect_reason
 
+    @property
+    def state(self) -> SocketState:
+        """The connection's state (STOPPED once closed); it never waits."""
+        return SocketState.STOPPED if self._is_closed() else self._socket.state
+
+    async def channel_states(self, timeout: float | None = None) -> dict[str, ChannelState]:
+        """Each topic that is not closed, with its state (joining, joined, errored,
+        leaving), read through the mailbox."""
+        return await self.execute(lambda conn: conn._actor.channel_states(), timeout)
+
+    def _is_closed(self) -> bool:
+        return self._stopped.is_set() or self._socket._stopped.is_set()
+
     async def wait_connected(self, timeout: float | None = None) -> None:
-        """Wait until a connection is open; :class:`CallTimeoutError` after ``timeout``."""
+        """Wait until a connection is open.
+
+        As :meth:`Socket.wait_connected <phoenix_actor.Socket.wait_connected>`:
+        :class:`NotConnectedError` (a :class:`CallTimeoutError`, with the disconnect
+        ``reason``) at once when the socket will not try again, else after ``timeout``;
+        :class:`SocketStoppedError` at once if it is closed.
+        """
+        check_timeout(timeout)
         timeout = self.timeout if timeout is None else timeout
-        if not self._stopped.is_set() and self.is_connected:
-            return
-        try:
-            await asyncio.wait_for(self._up.wait(), timeout)
-        except asyncio.TimeoutError:
-            reason = self.last_disconnect_reason
-            why = f" (last: {reason.describe()})" if reason is not None else ""
-            raise CallTimeoutError(f"not connected within {timeout} s{why}") from None
-        if self._stopped.is_set():
-            raise SocketStoppedError("the socket is closed")
+        deadline = self._loop.time() + timeout
+        socket = self._socket
+        while True:
+            self._changed.clear()  # any change from now on wakes the wait below
+            if self._is_closed():
+                raise SocketStoppedError("the socket is closed")
+            with socket._changed:
+                if socket._connected.is_set():
+                    return
+                if socket._gave_up or self._loop.time() >= deadline:
+                    raise socket._not_connected(timeout)
+            try:
+                await asyncio.wait_for(self._changed.wait(), deadline - self._loop.time())
+            except asyncio.TimeoutError:
+                pass  # the next turn raises
 
     async def connect(self, timeout: float | None = None) -> None:
         """Connect now (if not connected) and wait for the connection."""
+        with self._socket._changed:
+            self._socket._gave_up = False  # a new attempt
         await self.execute(lambda conn: conn._actor._apply("connect", Connect()), timeout)
         await self.wait_connected(timeout)
 
     # -- requests -----------------------------------------------------------------
 
     def _tell(self, message: _Request | _Run) -> None:
-        if self._stopped.is_set():
+        if self._is_closed():
             raise SocketStoppedError("the socket is closed")
         try:
             self._socket.ref.tell(message)
@@ -316,15 +379,22 @@ class AsyncSocket:
     ) -> ChannelReply:
         check_timeout(timeout)
         timeout = self.timeout if timeout is None else timeout
+        target = self._start(kind, topic, event, payload, timeout)
+        # The actor enforces ``timeout``; the grace only covers a lost request.
+        no_answer = PushTimeoutError("no answer from the socket actor")
+        return await self._wait(target, timeout + _GRACE, no_answer)
+
+    def _start(
+        self, kind: RequestKind, topic: str, event: str, payload: Any, timeout: float
+    ) -> asyncio.Future[ChannelReply]:
+        """Tell the actor a request now; the asyncio future of its answer."""
         target: asyncio.Future[ChannelReply] = self._loop.create_future()
-        if self._stopped.is_set():
+        if self._is_closed():
             raise SocketStoppedError("the socket is closed")
         self._socket._request(
             kind, topic, event, payload, timeout, future=_LoopFuture(self._loop, target)
         )
-        # The actor enforces ``timeout``; the grace only covers a lost request.
-        no_answer = PushTimeoutError("no answer from the socket actor")
-        return await self._wait(target, timeout + _GRACE, no_answer)
+        return target
 
     async def join(self, topic: str, payload: Any = None, timeout: float | None = None) -> Any:
         """Join ``topic`` and return the server's join response.
@@ -355,6 +425,24 @@ class AsyncSocket:
         """Push ``event`` and return the reply, whatever its status (see ``reply.ok``)."""
         return await self._request("push", topic, event, payload, timeout)
 
+    def push_future(
+        self, topic: str, event: str, payload: Any = None, timeout: float | None = None
+    ) -> asyncio.Future[ChannelReply]:
+        """Push ``event`` now, without waiting: an asyncio future of the reply (as
+        :meth:`Socket.push_future <phoenix_actor.Socket.push_future>`).
+
+        The push is in the socket's mailbox when this returns. The future fails as
+        :meth:`push` does (:class:`PushTimeoutError` after ``timeout``, the socket
+        enforcing it), and with :class:`SocketStoppedError` if the socket is closed
+        first. Cancelling it does not take the push back.
+        """
+        check_timeout(timeout)
+        timeout = self.timeout if timeout is None else timeout
+        target = self._start("push", topic, event, payload, timeout)
+        self._pending.add(target)
+        target.add_done_callback(self._pending.discard)
+        return target
+
     async def execute(self, function: Callable[[Connection], T], timeout: float | None = None) -> T:
         """Run ``function(conn)`` in the socket actor's thread and return its result.
 
@@ -376,11 +464,40 @@ class AsyncSocket:
 
     def subscribe(self, topic: str, event: str | None = None) -> AsyncSubscription:
         """A queue of the pushes and broadcasts on ``topic`` (only ``event`` if given)."""
-        if self._stopped.is_set():
+        if self._is_closed():
             raise SocketStoppedError("the socket is closed")
         subscription = AsyncSubscription(self, topic, event)
         self._subscriptions.append(subscription)
         return subscription
+
+    def on(self, topic: str, event: str | None, callback: AsyncMessageCallback) -> int:
+        """Call ``callback(message)`` for each message on ``topic`` (and ``event``); return
+        a ref for :meth:`off`.
+
+        Unlike :meth:`Socket.on <phoenix_actor.Socket.on>`, the callback runs in the
+        event loop's thread, in order with the subscriptions: it may touch the loop's
+        objects but must not block. A coroutine function is fine too: each call's
+        coroutine runs as a task of the loop (the next message does not wait for it).
+        What a callback (or its task) raises is logged (ERROR, with the traceback).
+        :class:`SocketStoppedError` if the socket is closed.
+        """
+        if self._is_closed():
+            raise SocketStoppedError("the socket is closed")
+        ref = next(self._callback_refs)
+        self._callbacks[ref] = (topic, event, callback)
+        return ref
+
+    def off(self, ref: int) -> bool:
+        """Remove the callback :meth:`on` returned ``ref`` for; False if there was none."""
+        return self._callbacks.pop(ref, None) is not None
+
+    def presence(
+        self, topic: str, on_join: JoinHook | None = None, on_leave: LeaveHook | None = None
+    ) -> PresenceView:
+        """The presence list of ``topic``, kept up to date by the socket (see
+        :meth:`Socket.presence <phoenix_actor.Socket.presence>`): read it at any time;
+        the hooks run in the socket actor's thread, not in the loop."""
+        return self._socket.presence(topic, on_join, on_leave)
 
     def _unsubscribe(self, subscription: AsyncSubscription) -> None:
         if subscription in self._subscriptions:

@@ -7,6 +7,7 @@ out as :class:`~phoenix_actor.exceptions.PhoenixActorError` subclasses.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -32,10 +33,11 @@ from phoenix_actor._socket.config import Config
 from phoenix_actor._socket.handles import Connection
 from phoenix_actor._socket.mailbox import _Request, check_timeout
 from phoenix_actor._socket.observer import ChannelState
-from phoenix_actor._transport.reasons import DisconnectReason
+from phoenix_actor._transport.reasons import DisconnectReason, reconnect_refusal
 from phoenix_actor.exceptions import (
     CallTimeoutError,
     JoinRefusedError,
+    NotConnectedError,
     PushTimeoutError,
     SocketStoppedError,
 )
@@ -44,6 +46,17 @@ logger = logging.getLogger("phoenix_actor.facade")
 
 #: Extra seconds a caller waits beyond a request's own timeout, which the actor enforces.
 _GRACE = 2.0
+
+
+class _FacadeActor(SocketActor):
+    """The socket actor behind a :class:`Socket`: it also publishes each state change to
+    the facade, which reads it without going through the mailbox."""
+
+    def _set_state(self, state: SocketState) -> None:
+        super()._set_state(state)
+        client = self._client
+        if isinstance(client, _Client):
+            client._socket._state_now = state  # one attribute write: safe to read anywhere
 
 
 class _Client(SocketClient):
@@ -60,8 +73,11 @@ class _Client(SocketClient):
         self._socket._set_connected(True, None)
 
     def handle_disconnected(self, reason: DisconnectReason) -> Reconnect | None:
-        self._socket._set_connected(False, reason)
-        return Reconnect() if self._socket.reconnect else None
+        reconnect = self._socket.reconnect
+        self._socket._set_connected(
+            False, reason, gave_up=not reconnect or reconnect_refusal(reason) is not None
+        )
+        return Reconnect() if reconnect else None
 
     def handle_join_error(self, topic: str, response: Any, conn: Connection) -> None:
         logger.debug("join of %r refused: %r", topic, response)
@@ -113,19 +129,23 @@ class Socket:
         self.timeout = timeout
         self.reconnect = reconnect
         self._lock = threading.Lock()
+        self._changed = threading.Condition()  # notified when connected, disconnected, stopped
         self._connected = threading.Event()
         self._stopped = threading.Event()
+        self._gave_up = False  # the last attempt failed and no other will be made
+        self._state_now = SocketState.DISCONNECTED  # written by the actor (_FacadeActor)
         self._last_reason: DisconnectReason | None = None
         self._subscriptions: list[Subscription] = []
-        self._callbacks: list[tuple[str, str | None, MessageCallback]] = []
+        self._callbacks: dict[int, tuple[str, str | None, MessageCallback]] = {}
+        self._callback_refs = itertools.count(1)
         self._presences: dict[str, tuple[PresenceView, ...]] = {}
         first = Connect(url, params) if connect else NoConnect(url, params)
-        self._ref: pykka.ActorRef[SocketActor] = SocketActor.start(
+        self._ref: pykka.ActorRef[SocketActor] = _FacadeActor.start(
             _Client(self, first), config, **options
         )
 
     def __repr__(self) -> str:
-        return f"<Socket {self.state.value}>"
+        return f"<Socket {self.state.value}>"  # never waits: see ``state``
 
     def __enter__(self) -> Socket:
         return self
@@ -135,21 +155,26 @@ class Socket:
 
     # -- callbacks from the actor thread ------------------------------------------
 
-    def _set_connected(self, connected: bool, reason: DisconnectReason | None) -> None:
-        self._last_reason = reason
-        if connected:
-            self._connected.set()
-        else:
-            self._connected.clear()
+    def _set_connected(
+        self, connected: bool, reason: DisconnectReason | None, *, gave_up: bool = False
+    ) -> None:
+        with self._changed:
+            self._last_reason = reason
+            self._gave_up = gave_up
+            if connected:
+                self._connected.set()
+            else:
+                self._connected.clear()
+            self._changed.notify_all()
 
     def _deliver(self, message: ChannelMessage) -> None:
         with self._lock:
             subscriptions = list(self._subscriptions)
-            callbacks = list(self._callbacks)
+            callbacks = self._callbacks  # replaced, never changed in place
         for subscription in subscriptions:
             if subscription._matches(message.topic, message.event):
                 subscription._put(message)
-        for topic, event, callback in callbacks:
+        for topic, event, callback in callbacks.values():
             if topic == message.topic and (event is None or event == message.event):
                 try:
                     callback(message)
@@ -157,11 +182,13 @@ class Socket:
                     logger.exception("a Socket.on callback for %r raised", topic)
 
     def _terminated(self, reason: Any) -> None:
-        self._connected.clear()
-        self._stopped.set()
+        with self._changed:
+            self._connected.clear()
+            self._stopped.set()
+            self._changed.notify_all()
         with self._lock:
             subscriptions, self._subscriptions = self._subscriptions, []
-            self._callbacks = []
+            self._callbacks = {}
         for subscription in subscriptions:
             subscription._end()
         logger.debug("socket stopped: %r", reason)
@@ -180,14 +207,11 @@ class Socket:
 
     @property
     def state(self) -> SocketState:
-        """The connection's state, read through the mailbox (STOPPED once closed)."""
+        """The connection's state (STOPPED once closed). It never waits: the socket actor
+        publishes each change, so a busy callback does not delay it."""
         if self._stopped.is_set():
             return SocketState.STOPPED
-        try:
-            state: SocketState = self._execute(lambda conn: conn._actor.state, self.timeout)
-        except SocketStoppedError:
-            return SocketState.STOPPED
-        return state
+        return self._state_now
 
     def channel_states(self) -> dict[str, ChannelState]:
         """Each topic that is not closed, with its state (joining, joined, errored,
@@ -203,17 +227,42 @@ class Socket:
         return self._last_reason
 
     def wait_connected(self, timeout: float | None = None) -> None:
-        """Block until a connection is open; :class:`CallTimeoutError` after ``timeout``."""
+        """Block until a connection is open.
+
+        Raises :class:`NotConnectedError` (a :class:`CallTimeoutError`) whose ``reason`` is
+        the last disconnect reason: at once when the socket will not try again
+        (``reconnect=False``, or the server refused for good: HTTP 401 or 403, close code
+        1008), else after ``timeout``. :class:`SocketStoppedError` at once if it is closed.
+        """
+        check_timeout(timeout)
         timeout = self.timeout if timeout is None else timeout
-        if not self._connected.wait(timeout):
+        with self._changed:
+            self._changed.wait_for(
+                lambda: self._connected.is_set() or self._stopped.is_set() or self._gave_up,
+                timeout,
+            )
             if self._stopped.is_set():
                 raise SocketStoppedError("the socket is closed")
-            reason = self._last_reason
-            why = f" (last: {reason.describe()})" if reason is not None else ""
-            raise CallTimeoutError(f"not connected within {timeout} s{why}")
+            if self._connected.is_set():
+                return
+            raise self._not_connected(timeout)
+
+    def _not_connected(self, timeout: float) -> NotConnectedError:
+        """The error for a wait that found no connection (call it with ``_changed`` held)."""
+        reason = self._last_reason
+        if self._gave_up and reason is not None:
+            refusal = reconnect_refusal(reason)
+            why = refusal if refusal is not None else "reconnect=False"
+            return NotConnectedError(
+                f"cannot connect: {reason.describe()} (not retried: {why})", reason
+            )
+        last = f" (last: {reason.describe()})" if reason is not None else ""
+        return NotConnectedError(f"not connected within {timeout} s{last}", reason)
 
     def connect(self, timeout: float | None = None) -> None:
         """Connect now (if not connected) and wait for the connection."""
+        with self._changed:
+            self._gave_up = False  # a new attempt
         self._execute(lambda conn: conn._actor._apply("connect", Connect()), timeout)
         self.wait_connected(timeout)
 
@@ -238,6 +287,8 @@ class Socket:
         timeout = self.timeout if timeout is None else timeout
         if future is None:
             future = pykka.ThreadingFuture()
+        if self._stopped.is_set():
+            raise SocketStoppedError("the socket is closed")
         try:
             self._ref.tell(_Request(kind, topic, event, payload, timeout, future))
         except pykka.ActorDeadError:
@@ -253,10 +304,14 @@ class Socket:
     def join(self, topic: str, payload: Any = None, timeout: float | None = None) -> Any:
         """Join ``topic`` and return the server's join response.
 
-        Waits for a connection first (within the same ``timeout``). Raises
-        :class:`JoinRefusedError` if the server refuses, :class:`PushTimeoutError` if
-        it does not answer, :class:`AlreadyJoinedError` if already joined.
+        Waits for a connection first (within the same ``timeout``), as phoenix.js buffers
+        a join until the socket is open. Raises :class:`NotConnectedError` (with the
+        disconnect ``reason``) if no connection opens, :class:`JoinRefusedError` if the
+        server refuses, :class:`PushTimeoutError` if it does not answer,
+        :class:`AlreadyJoinedError` if already joined, :class:`SocketStoppedError` at once
+        if the socket is closed.
         """
+        check_timeout(timeout)
         timeout = self.timeout if timeout is None else timeout
         started = time.monotonic()
         self.wait_connected(timeout)
@@ -291,22 +346,40 @@ class Socket:
     # -- receiving ----------------------------------------------------------------
 
     def subscribe(self, topic: str, event: str | None = None) -> Subscription:
-        """A queue of the pushes and broadcasts on ``topic`` (only ``event`` if given)."""
+        """A queue of the pushes and broadcasts on ``topic`` (only ``event`` if given).
+
+        :class:`SocketStoppedError` if the socket is closed."""
         subscription = Subscription(self._unsubscribe, topic, event)
-        if self._stopped.is_set():
-            raise SocketStoppedError("the socket is closed")
         with self._lock:
+            if self._stopped.is_set():
+                raise SocketStoppedError("the socket is closed")
             self._subscriptions.append(subscription)
         return subscription
 
-    def on(self, topic: str, event: str | None, callback: MessageCallback) -> None:
-        """Call ``callback(message)`` for each message on ``topic`` (and ``event``).
+    def on(self, topic: str, event: str | None, callback: MessageCallback) -> int:
+        """Call ``callback(message)`` for each message on ``topic`` (and ``event``); return
+        a ref for :meth:`off`, as phoenix.js's ``channel.on`` does.
 
         The callback runs in the socket actor's thread: it must be quick and must not
-        wait on this socket (use :meth:`subscribe` to consume in your own thread).
+        wait on this socket (use :meth:`subscribe` to consume in your own thread). What
+        it raises is logged (ERROR, with the traceback) and the socket carries on.
+        :class:`SocketStoppedError` if the socket is closed.
         """
         with self._lock:
-            self._callbacks.append((topic, event, callback))
+            if self._stopped.is_set():
+                raise SocketStoppedError("the socket is closed")
+            ref = next(self._callback_refs)
+            self._callbacks = {**self._callbacks, ref: (topic, event, callback)}
+        return ref
+
+    def off(self, ref: int) -> bool:
+        """Remove the callback :meth:`on` returned ``ref`` for; False if there was none.
+        A message being delivered at that moment may still reach it."""
+        with self._lock:
+            if ref not in self._callbacks:
+                return False
+            self._callbacks = {key: value for key, value in self._callbacks.items() if key != ref}
+        return True
 
     def presence(
         self, topic: str, on_join: JoinHook | None = None, on_leave: LeaveHook | None = None

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from phoenix_actor.exceptions import SocketStoppedError
+from phoenix_actor.exceptions import MessageTimeoutError, SocketStoppedError
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -61,14 +61,15 @@ class Subscription:
             self._queue.put(_END)
 
     def get(self, timeout: float | None = DEFAULT_TIMEOUT) -> ChannelMessage:
-        """The next message; ``TimeoutError`` after ``timeout`` seconds (None: no limit).
+        """The next message; :class:`MessageTimeoutError` (a ``TimeoutError``) after
+        ``timeout`` seconds (None: no limit).
 
         Raises :class:`SocketStoppedError` once the subscription is closed and drained.
         """
         try:
             item = self._queue.get(timeout=timeout)
         except queue.Empty:
-            raise TimeoutError(f"no message on {self.topic!r} within {timeout} s") from None
+            raise MessageTimeoutError(f"no message on {self.topic!r} within {timeout} s") from None
         if item is _END:
             self._queue.put(_END)  # stay closed for the next reader
             raise SocketStoppedError(f"the subscription to {self.topic!r} is closed")

@@ -20,6 +20,7 @@ from typing import Any
 from phoenix_actor._protocol import session as s
 from phoenix_actor._protocol.message import Frame
 from phoenix_actor._protocol.url import Params, build_url, check_url, redact_url, resolve_params
+from phoenix_actor._socket import exit as _exit
 from phoenix_actor._socket.client import (
     CallbackResult,
     Connect,
@@ -112,6 +113,7 @@ class SocketActor(RecoveryMixin, RepliesMixin):
             config = config.replace(**options)
         self._use_pool(config.worker_pool())  # before Pykka makes the inbox
         super().__init__()
+        _exit.install(SocketActor)  # a socket left running must not keep the program going
         self.config = config
         self._client = client
         self._serializer = config.serializer
@@ -151,7 +153,7 @@ class SocketActor(RecoveryMixin, RepliesMixin):
     @property
     def state(self) -> SocketState:
         """The connection's state: read it in the actor thread, or from another thread with
-        ``ref.proxy().state.get()`` (``Socket.state`` does it for you)."""
+        ``ref.proxy().state.get()`` (``Socket.state`` keeps a copy that needs neither)."""
         return self._state
 
     @property

@@ -13,6 +13,7 @@ from typing import Any
 
 import pykka
 
+from phoenix_actor._socket import exit as _exit
 from phoenix_actor._socket.config import Backoff, _check_backoff, backoff_delay
 from phoenix_actor._transport.timers import Timer, tell_later
 from phoenix_actor.exceptions import ConfigError
@@ -109,6 +110,7 @@ class Supervisor(pykka.ThreadingActor):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
+        _exit.install(Supervisor, first=True)  # stopped at exit before its sockets
         if isinstance(max_restarts, bool) or not isinstance(max_restarts, int) or max_restarts < 0:
             raise ConfigError(f"max_restarts must be an int >= 0, not {max_restarts!r}")
         _seconds("period", period)

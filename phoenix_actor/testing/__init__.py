@@ -5,16 +5,20 @@ The embedded server needs the ``server`` extra (``pip install phoenix_actor[serv
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 from phoenix_actor.testing._fake import FakeConnection, FakeConnector, decode_client_frame
 from phoenix_actor.testing._inbox import Inbox
+from phoenix_actor.testing._leaks import LeakedSocketWarning
 from phoenix_actor.testing._server.auth import ConnectInfo
 from phoenix_actor.testing._server.channel import (
     Channel,
     ChannelSocket,
     JoinError,
     JoinOk,
-    NoReply,
-    Reply,
+    ServerNoReply,
+    ServerReply,
     StopChannel,
 )
 from phoenix_actor.testing._server.echo import EchoChannel
@@ -36,15 +40,33 @@ __all__ = [
     "Inbox",
     "JoinError",
     "JoinOk",
-    "NoReply",
+    "LeakedSocketWarning",
     "PhoenixServer",
     "PresenceChannel",
     "PresenceTracker",
     "Received",
     "Recorder",
-    "Reply",
     "ServerEvent",
+    "ServerNoReply",
+    "ServerReply",
     "StopChannel",
     "TestSocket",
     "decode_client_frame",
 ]
+
+#: Old names of the embedded server's ``handle_in`` results: they read like the client's
+#: ``phoenix_actor.Reply`` and ``phoenix_actor.NoReply``, which are other classes.
+_RENAMED = {"Reply": "ServerReply", "NoReply": "ServerNoReply"}
+
+
+def __getattr__(name: str) -> Any:
+    new = _RENAMED.get(name)
+    if new is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"phoenix_actor.testing.{name} is deprecated: use phoenix_actor.testing.{new} "
+        f"(phoenix_actor.{name} is the client's {name}, another class)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return globals()[new]

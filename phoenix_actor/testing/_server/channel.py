@@ -19,8 +19,8 @@ __all__ = [
     "JoinError",
     "JoinOk",
     "JoinResult",
-    "NoReply",
-    "Reply",
+    "ServerNoReply",
+    "ServerReply",
     "StopChannel",
 ]
 
@@ -42,7 +42,7 @@ class JoinError:
 
 
 @dataclass(frozen=True, slots=True)
-class Reply:
+class ServerReply:
     """Answer a client push. A ``bytes`` response goes out as a binary reply (v2)."""
 
     status: str = "ok"
@@ -50,7 +50,7 @@ class Reply:
 
 
 @dataclass(frozen=True, slots=True)
-class NoReply:
+class ServerNoReply:
     """Send nothing for this push (the client has to time out)."""
 
 
@@ -60,11 +60,11 @@ class StopChannel:
     ``phx_close``; any other reason sends ``phx_error``. ``reply`` is sent first."""
 
     reason: str = "normal"
-    reply: Reply | None = None
+    reply: ServerReply | None = None
 
 
 JoinResult = Union[JoinOk, JoinError]
-HandleInResult = Union[Reply, NoReply, StopChannel]
+HandleInResult = Union[ServerReply, ServerNoReply, StopChannel]
 
 
 class Channel:
@@ -82,7 +82,7 @@ class Channel:
 
     def handle_in(
         self, event: str, payload: Any, socket: ChannelSocket
-    ) -> Reply | NoReply | StopChannel:
+    ) -> ServerReply | ServerNoReply | StopChannel:
         """Handle a client push (``payload`` is ``bytes`` for a binary push).
 
         The default raises, like a Phoenix channel without a matching clause.

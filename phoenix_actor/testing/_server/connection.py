@@ -37,8 +37,8 @@ from phoenix_actor.testing._server.channel import (
     ChannelSocket,
     JoinError,
     JoinOk,
-    NoReply,
-    Reply,
+    ServerNoReply,
+    ServerReply,
     StopChannel,
 )
 from phoenix_actor.testing._server.protocol import (
@@ -314,12 +314,16 @@ class Connection:
             logger.exception("conn %s: channel %r crashed", self.conn_id, sock.topic)
             self._crash(sock, exc)
 
-    def _apply(self, sock: ChannelSocket, ref: Any, result: Reply | NoReply | StopChannel) -> None:
+    def _apply(
+        self, sock: ChannelSocket, ref: Any, result: ServerReply | ServerNoReply | StopChannel
+    ) -> None:
         reply = result.reply if isinstance(result, StopChannel) else result
-        if isinstance(reply, Reply):
+        if isinstance(reply, ServerReply):
             self._reply(sock.join_ref, ref, sock.topic, reply.status, reply.response)
-        elif reply is not None and not isinstance(reply, NoReply):
-            raise TypeError(f"handle_in must return Reply, NoReply or StopChannel: {result!r}")
+        elif reply is not None and not isinstance(reply, ServerNoReply):
+            raise TypeError(
+                f"handle_in must return ServerReply, ServerNoReply or StopChannel: {result!r}"
+            )
         if isinstance(result, StopChannel):
             self._close_channel(sock, result.reason)
 

@@ -10,8 +10,8 @@ from phoenix_actor.testing._server.channel import (
     ChannelSocket,
     JoinError,
     JoinOk,
-    NoReply,
-    Reply,
+    ServerNoReply,
+    ServerReply,
     StopChannel,
 )
 
@@ -68,48 +68,48 @@ class EchoChannel(Channel):
 
     def handle_in(
         self, event: str, payload: Any, socket: ChannelSocket
-    ) -> Reply | NoReply | StopChannel:
+    ) -> ServerReply | ServerNoReply | StopChannel:
         match event:
             case "echo" | "bin_echo":
-                return Reply("ok", payload)
+                return ServerReply("ok", payload)
             case "error":
-                return Reply("error", payload)
+                return ServerReply("error", payload)
             case "noreply":
-                return NoReply()
+                return ServerNoReply()
             case "push":
                 socket.push("pushed", payload)
-                return NoReply()
+                return ServerNoReply()
             case "broadcast":
                 socket.broadcast("broadcasted", payload)
-                return Reply()
+                return ServerReply()
             case "binary":
-                return Reply("ok", _bytes_of(payload))
+                return ServerReply("ok", _bytes_of(payload))
             case "binary_push":
                 socket.push("bin_pushed", _bytes_of(payload))
-                return NoReply()
+                return ServerNoReply()
             case "binary_broadcast":
                 socket.broadcast("bin_broadcasted", _bytes_of(payload))
-                return Reply()
+                return ServerReply()
             case "crash":
                 raise RuntimeError("crash requested")
             case "stop":
                 return StopChannel("normal")
             case "stop_reply":
-                return StopChannel("normal", Reply())
+                return StopChannel("normal", ServerReply())
             case "burst":
                 for i in range(1, int(payload["n"]) + 1):
                     socket.push("burst", {"i": i})
-                return Reply("ok", payload)
+                return ServerReply("ok", payload)
             case "slow":
                 socket.sleep(payload["ms"] / 1000)
-                return Reply("ok", payload)
+                return ServerReply("ok", payload)
             case "disconnect_me":
                 if socket.socket_id is None:
-                    return Reply("error", {"reason": "anonymous socket"})
+                    return ServerReply("error", {"reason": "anonymous socket"})
                 socket.server.disconnect(socket.socket_id)
-                return NoReply()
+                return ServerNoReply()
             case _:
-                return Reply("error", {"reason": "unknown event", "event": event})
+                return ServerReply("error", {"reason": "unknown event", "event": event})
 
     def handle_info(self, message: Any, socket: ChannelSocket) -> StopChannel | None:
         match message:

@@ -29,8 +29,8 @@ from phoenix_actor.testing._server.channel import (
     ChannelSocket,
     JoinError,
     JoinOk,
-    NoReply,
-    Reply,
+    ServerNoReply,
+    ServerReply,
     StopChannel,
 )
 from phoenix_actor.testing._server.echo import EchoChannel
@@ -235,13 +235,13 @@ class PresenceChannel(EchoChannel):
 
     def handle_in(
         self, event: str, payload: Any, socket: ChannelSocket
-    ) -> Reply | NoReply | StopChannel:
+    ) -> ServerReply | ServerNoReply | StopChannel:
         """``presence_update`` and ``presence_untrack``; any other event as EchoChannel."""
         if event not in ("presence_update", "presence_untrack"):
             return super().handle_in(event, payload, socket)
         user = socket.assigns["user"]
         if user is None:
-            return Reply("error", {"reason": "anonymous"})
+            return ServerReply("error", {"reason": "anonymous"})
         presence = socket.server.presence
         if event == "presence_untrack":
             done = presence.untrack(socket, user)
@@ -251,4 +251,4 @@ class PresenceChannel(EchoChannel):
                 done = presence.update(socket, user, meta) is not None
             except ValueError:
                 done = False
-        return Reply() if done else Reply("error", {"reason": "not tracked"})
+        return ServerReply() if done else ServerReply("error", {"reason": "not tracked"})
