@@ -11,6 +11,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from phoenix_actor._mailbox import tell_later
 from phoenix_actor._message import Frame, Opcode
 from phoenix_actor._reasons import (
     ClosedByClient,
+    ConnectFailed,
     ConnectionLost,
     DisconnectReason,
     HandshakeFailed,
@@ -31,7 +33,7 @@ from phoenix_actor._reasons import (
     TransportDown,
 )
 from phoenix_actor._shared_reader import SHARED_READER, SharedConnection
-from phoenix_actor._timers import Timer
+from phoenix_actor._timers import SCHEDULER, Timer
 from phoenix_actor._transport_errors import _failure_reason
 from phoenix_actor._transport_options import ConnectPlan, TransportOptions, resolve_options
 from phoenix_actor._url import redact_url
@@ -111,6 +113,7 @@ class TransportActor(pykka.ThreadingActor):
         self._pings = 0  # pings sent
         self._pongs = 0  # pongs received (written by the reader thread)
         self._ping_timer: Timer | None = None
+        self._expired = False  # connect_timeout passed (written by the timer thread)
         self._shared: SharedConnection | None = None  # read by the shared reader
         self._reader = threading.Thread(
             target=self._read_loop, name=f"phoenix_actor-reader-{id(self):x}", daemon=True
@@ -235,9 +238,16 @@ class TransportActor(pykka.ThreadingActor):
         """Connect, then read until the connection ends (its reason), or hand the reading
         to the shared reader (None)."""
         options, plan = self._options, self._plan
+        # One deadline for TCP, TLS and the upgrade together.
+        deadline = time.monotonic() + options.connect_timeout
+        watchdog: Timer | None = None
         try:
-            opened = self._wire.open(self._url, plan, options.connect_timeout)
-            ahead = None if opened is None else _ReadAhead(opened)
+            opened = self._wire.open(self._url, plan, deadline)
+            if opened is None:
+                # Through a proxy websocket-client opens the socket, and bounds each
+                # step alone: the watchdog aborts the attempt at the deadline.
+                watchdog = SCHEDULER.call_later(deadline - time.monotonic(), self._expire)
+            ahead = None if opened is None else _ReadAhead(opened, deadline)
             self._ws.connect(  # type: ignore[no-untyped-call]
                 self._url,
                 header=plan.header,
@@ -249,11 +259,11 @@ class TransportActor(pykka.ThreadingActor):
             )
             if ahead is not None:
                 self._ws.sock = opened  # what was read past the upgrade: the first frames
-        except websocket.WebSocketException as exc:
-            redirect = self._redirect()
-            return redirect if redirect is not None else _failure_reason(exc)
         except Exception as exc:  # noqa: BLE001 -- every failure becomes a reason
-            return _failure_reason(exc)
+            return self._connect_failure(exc, deadline)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
         headers = self._ws.getheaders() or {}
         problem = plan.check_selected(headers.get("sec-websocket-protocol"))
         if problem is not None:
@@ -276,6 +286,22 @@ class TransportActor(pykka.ThreadingActor):
         if shared and DONTWAIT is not None:
             return self._share(sock, first)
         return self._read_frames(sock, first)
+
+    def _expire(self) -> None:
+        """connect_timeout passed while websocket-client connects through a proxy."""
+        self._expired = True
+        self._abort()
+
+    def _connect_failure(self, exc: Exception, deadline: float) -> DisconnectReason:
+        """Why connecting failed; past the deadline, a timeout whatever broke."""
+        timeout = self._options.connect_timeout
+        if self._expired or (
+            time.monotonic() >= deadline
+            and isinstance(exc, (websocket.WebSocketTimeoutException, TimeoutError))
+        ):
+            return ConnectFailed("timeout", f"no websocket connection within {timeout} s")
+        redirect = self._redirect() if isinstance(exc, websocket.WebSocketException) else None
+        return redirect if redirect is not None else _failure_reason(exc)
 
     def _inbound(self, answer: Callable[[bytes], None]) -> Inbound:
         return Inbound(self._listener.frames, answer, self._mark_closed, self._count_pong)

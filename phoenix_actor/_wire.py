@@ -15,6 +15,7 @@ import socket
 import ssl
 import struct
 import threading
+import time
 from typing import Any
 
 import websocket
@@ -28,6 +29,22 @@ from phoenix_actor._transport_options import ConnectPlan
 _NEXT_ADDRESS_ERRNOS = frozenset({errno.ECONNREFUSED, errno.ENETUNREACH})
 #: A send flag that makes one write non-blocking (absent on Windows: no direct writes).
 DONTWAIT: int | None = getattr(socket, "MSG_DONTWAIT", None)
+
+
+#: The longest line of the server's answer to the upgrade (as websockets).
+MAX_UPGRADE_LINE = 8192
+#: The most header lines in that answer (as websockets).
+MAX_UPGRADE_HEADERS = 128
+#: The most bytes of that answer: status line, headers and a refusal's body.
+MAX_UPGRADE_RESPONSE = 65536
+
+
+class UpgradeTooLarge(websocket.WebSocketException):
+    """The server's answer to the upgrade broke one of the limits above."""
+
+
+def upgrade_timeout() -> TimeoutError:
+    return TimeoutError("no websocket connection within connect_timeout")
 
 
 _HEADER_16 = struct.Struct("!BBH").pack
@@ -57,24 +74,65 @@ def encode_frame(data: bytes, opcode: int, key: bytes | None = None) -> bytes:
 
 
 class _ReadAhead:
-    """The socket during the HTTP upgrade, read 4 KiB at a time.
+    """The socket during the HTTP upgrade, read 4 KiB at a time, within a deadline.
 
     websocket-client reads the upgrade response one byte per ``recv``; this serves those
-    reads from memory. What it read past the response (frames the server sent at once)
-    is left in :attr:`buffered`, for the reader's frame parser.
+    reads from memory. Every read of the socket waits at most until ``deadline`` (a
+    ``time.monotonic()`` value), so a server that trickles its answer cannot stretch
+    ``connect_timeout``; and the answer is held to :data:`MAX_UPGRADE_LINE`,
+    :data:`MAX_UPGRADE_HEADERS` and :data:`MAX_UPGRADE_RESPONSE` (:class:`UpgradeTooLarge`).
+    What it read past the response (frames the server sent at once) is left in
+    :attr:`buffered`, for the reader's frame parser.
     """
 
-    __slots__ = ("_sock", "buffered")
+    __slots__ = ("_deadline", "_head_done", "_line", "_lines", "_sock", "_total", "buffered")
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
         self._sock = sock
+        self._deadline = deadline
         self.buffered = b""
+        self._total = 0  # bytes of the response served so far
+        self._line = 0  # length of the current line
+        self._lines = 0  # complete lines (the status line, then headers)
+        self._head_done = False
 
     def recv(self, size: int) -> bytes:
         if not self.buffered:
+            remaining = self._deadline - time.monotonic()
+            if remaining <= 0:
+                raise upgrade_timeout()
+            self._sock.settimeout(remaining)
             self.buffered = self._sock.recv(4096)
         data, self.buffered = self.buffered[:size], self.buffered[size:]
+        self._count(data)
         return data
+
+    def _count(self, data: bytes) -> None:
+        self._total += len(data)
+        if self._total > MAX_UPGRADE_RESPONSE:
+            raise UpgradeTooLarge(
+                f"the upgrade response is longer than {MAX_UPGRADE_RESPONSE} bytes"
+            )
+        start = 0
+        while not self._head_done:
+            end = data.find(b"\n", start)
+            self._line += (len(data) if end < 0 else end) - start
+            if self._line > MAX_UPGRADE_LINE + 1:  # + 1: the line's CR
+                raise UpgradeTooLarge(
+                    f"a line of the upgrade response is longer than {MAX_UPGRADE_LINE} bytes"
+                )
+            if end < 0:
+                return
+            if self._line <= 1:  # an empty line (or a lone CR) ends the head
+                self._head_done = True
+                return
+            self._lines += 1
+            self._line = 0
+            start = end + 1
+            if self._lines > MAX_UPGRADE_HEADERS + 1:  # + 1: the status line
+                raise UpgradeTooLarge(
+                    f"the upgrade response has more than {MAX_UPGRADE_HEADERS} headers"
+                )
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
@@ -102,8 +160,9 @@ class _Wire:
             sockopt=list(plan.sockopt),
         )
 
-    def open(self, url: str, plan: ConnectPlan, timeout: float) -> socket.socket | None:
-        """Open the TCP connection (and TLS) where :meth:`abort` can reach it.
+    def open(self, url: str, plan: ConnectPlan, deadline: float) -> socket.socket | None:
+        """Open the TCP connection (and TLS) where :meth:`abort` can reach it, by
+        ``deadline`` (a ``time.monotonic()`` value; else ``TimeoutError``).
 
         websocket-client would open it out of reach, so that a stop could not interrupt a
         connect or a TLS handshake to an unresponsive host. Through a proxy (given, or
@@ -131,7 +190,11 @@ class _Wire:
             if self.closing.is_set():
                 sock.close()
                 raise ConnectionAbortedError("the transport was closed while connecting")
-            sock.settimeout(timeout)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                sock.close()
+                raise upgrade_timeout()
+            sock.settimeout(remaining)
             for option in (*websocket_socket.DEFAULT_SOCKET_OPTION, *plan.sockopt):
                 sock.setsockopt(*option)
             try:
@@ -143,6 +206,11 @@ class _Wire:
                 error = exc
                 continue
             if secure:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    sock.close()
+                    raise upgrade_timeout()
+                sock.settimeout(remaining)  # the TLS handshake's
                 sock = websocket_http._ssl_socket(sock, plan.sslopt, hostname)
             return sock
         raise error if error is not None else OSError(f"no address for {hostname!r}")
