@@ -19,6 +19,7 @@ from phoenix_actor._api import execute
 from phoenix_actor._client import Connect, NoConnect, Reconnect, SocketClient
 from phoenix_actor._config import Config
 from phoenix_actor._handles import Connection
+from phoenix_actor._logtext import Bounded
 from phoenix_actor._mailbox import _Request, check_timeout
 from phoenix_actor._message import ChannelReply
 from phoenix_actor._observer import ChannelState
@@ -64,7 +65,7 @@ class _Client(SocketClient):
         return Reconnect() if self._socket.reconnect else None
 
     def handle_join_error(self, topic: str, response: Any, conn: Connection) -> None:
-        logger.debug("join of %r refused: %r", topic, response)
+        logger.debug("join of %r refused: %s", topic, Bounded(response))
 
     def handle_joined(self, topic: str, response: Any, conn: Connection) -> None:
         for view in self._socket._presences.get(topic, ()):
@@ -76,7 +77,7 @@ class _Client(SocketClient):
         self._socket._deliver(ChannelMessage(topic, event, payload))
 
     def handle_info(self, message: Any, conn: Connection) -> None:
-        logger.warning("Socket received an unexpected message: %r", message)
+        logger.warning("Socket received an unexpected message: %s", Bounded(message))
 
     def terminate(self, reason: Any) -> None:
         self._socket._terminated(reason)
@@ -164,7 +165,7 @@ class Socket:
             self._callbacks = []
         for subscription in subscriptions:
             subscription._end()
-        logger.debug("socket stopped: %r", reason)
+        logger.debug("socket stopped: %s", Bounded(reason))
 
     # -- state --------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ import pykka
 
 from phoenix_actor import _session as s
 from phoenix_actor._core import SocketCore
+from phoenix_actor._logtext import Bounded
 from phoenix_actor._mailbox import (
     _DeadlinesDue,
     _fail,
@@ -263,7 +264,9 @@ class RepliesMixin(SocketCore):
         if waiter is not None:
             self._resolve(waiter, ChannelReply(topic, event.join_ref, event.status, event.response))
         if topic in self._wanted:
-            logger.warning("rejoin of %r refused (%r): not retrying", topic, event.response)
+            logger.warning(
+                "rejoin of %r refused (%s): not retrying", topic, Bounded(event.response)
+            )
         self._set_channel(topic, ChannelState.CLOSED)
         self._forget(topic, lambda: NotJoinedError(f"the join of {topic!r} was refused"))
 

@@ -30,6 +30,7 @@ from phoenix_actor._client import (
 )
 from phoenix_actor._config import Config
 from phoenix_actor._handles import Caller, Connection
+from phoenix_actor._logtext import Bounded
 from phoenix_actor._mailbox import (
     RequestKind,
     _Call,
@@ -353,7 +354,7 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         try:
             event = self._session.receive(frame)
         except ProtocolError as exc:
-            logger.warning("dropped a malformed frame: %s (%r)", exc, frame)
+            logger.warning("dropped a malformed frame: %s (%s)", exc, Bounded(frame))
             return
         conn = self._conn
         if isinstance(event, s.MessageReceived):
@@ -367,7 +368,7 @@ class SocketActor(RecoveryMixin, RepliesMixin):
             self._callback("handle_joined", event.topic, event.response, conn)
         elif isinstance(event, s.JoinRefused):
             if event.status != "error":
-                logger.warning("join reply status %r treated as an error", event.status)
+                logger.warning("join reply status %s treated as an error", Bounded(event.status))
             self._on_join_refused(event)
             self._callback("handle_join_error", event.topic, event.response, conn)
         elif isinstance(event, s.ChannelClosed):
@@ -378,7 +379,7 @@ class SocketActor(RecoveryMixin, RepliesMixin):
             if self._observer is not None:
                 self._observe("heartbeat_rtt", time.monotonic() - self._heartbeat_sent_at)
         elif isinstance(event, s.MessageDropped):
-            logger.debug("dropped %r: %s", event.message, event.reason)
+            logger.debug("dropped %s: %s", Bounded(event.message), event.reason)
 
     # -- callbacks --------------------------------------------------------------
 
@@ -466,7 +467,9 @@ class SocketActor(RecoveryMixin, RepliesMixin):
             self._dispatch(message)
         except Exception:
             # A bug of ours must not kill the socket: Pykka would stop the actor.
-            logger.exception("internal error while handling %r; the socket keeps running", message)
+            logger.exception(
+                "internal error while handling %s; the socket keeps running", Bounded(message)
+            )
         return None
 
     def _dispatch(self, message: Any) -> None:

@@ -20,6 +20,7 @@ import pykka
 import websocket
 
 from phoenix_actor._inbound import CLOSE_NORMAL, LOST, READ_SIZE, Inbound, close_frame
+from phoenix_actor._logtext import Bounded
 from phoenix_actor._mailbox import tell_later
 from phoenix_actor._message import Frame, Opcode
 from phoenix_actor._reasons import (
@@ -138,7 +139,7 @@ class TransportActor(pykka.ThreadingActor):
         elif isinstance(message, _PongDue):
             self._pong_due(message.sequence)
         else:
-            logger.warning("transport ignored an unexpected message: %r", message)
+            logger.warning("transport ignored an unexpected message: %s", Bounded(message))
 
     def on_stop(self) -> None:
         self._report(TransportDown("the transport actor was stopped"))

@@ -1,25 +1,31 @@
-"""A hostile or broken server cannot hold a connection attempt, nor fill memory.
+"""A hostile or broken server cannot hold a connection attempt, nor fill memory or logs.
 
 Hand-made servers on loopback answer the websocket upgrade their own way: one byte at
 a time (the attempt must still end at ``connect_timeout``, one deadline for TCP, TLS
 and the upgrade together), or with endless or oversized header lines (the attempt
 must fail at once with :class:`~phoenix_actor.HandshakeFailed`, as websockets and h11
-refuse such answers).
+refuse such answers). Whatever a server sends, a log record that shows it stays a few
+hundred characters long.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import socket
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pykka
 import pytest
 
 import phoenix_actor as pa
+from phoenix_actor._logtext import bounded_repr
 from phoenix_actor._wire import MAX_UPGRADE_HEADERS, MAX_UPGRADE_LINE, MAX_UPGRADE_RESPONSE
+from phoenix_actor.testing import FakeConnection, FakeConnector
 from tests.conftest import TIMEOUT
-from tests.faults import HostileServer, Probe, running
+from tests.faults import HostileServer, LogCapture, Probe, running
 
 STATUS = b"HTTP/1.1 101 Switching Protocols\r\n"
 
@@ -137,3 +143,82 @@ def test_an_answer_within_the_limits_is_accepted() -> None:
     assert isinstance(reason, pa.HandshakeFailed)
     assert "longer" not in reason.error
     assert "more than" not in reason.error
+
+
+# -- log records stay small whatever the server sends -----------------------------------
+
+URL = "ws://example.invalid/socket/websocket"
+TOPIC = "room:1"
+HUGE = "y" * 5_000_000
+#: A record that shows one value from the network stays below this (a few hundred
+#: characters of the value, plus the words around it).
+RECORD_BOUND = 2_000
+
+
+class Plain(pa.SocketClient):
+    """The library's default callbacks (they log what they do not handle)."""
+
+    def init(self) -> pa.Connect:
+        return pa.Connect(URL)
+
+
+@contextlib.contextmanager
+def fake_socket(client: pa.SocketClient) -> Iterator[tuple[pykka.ActorRef[Any], FakeConnection]]:
+    connector = FakeConnector()
+    ref = pa.SocketActor.start(client, transport_factory=connector, heartbeat_interval=None)
+    with running(ref):
+        server = connector.next_connection()
+        server.accept()
+        yield ref, server
+
+
+def joined(ref: pykka.ActorRef[Any], server: FakeConnection) -> pa.Message:
+    pa.execute(ref, lambda conn: conn.join(TOPIC), TIMEOUT)
+    join = server.expect("phx_join", TOPIC)
+    server.reply(join, "ok", {})
+    return join
+
+
+def test_a_huge_stale_reply_gives_a_bounded_debug_record() -> None:
+    with fake_socket(Plain()) as (ref, server), LogCapture(level=logging.DEBUG) as logs:
+        join = joined(ref, server)
+        stale = f"{join.join_ref}0"  # an earlier channel session's
+        server.send_message(stale, "5", TOPIC, "phx_reply", {"status": "ok", "response": HUGE})
+        record = logs.wait_for(lambda r: r.getMessage().startswith("dropped Message("))
+    assert "reply of an earlier or unknown channel session" in record.getMessage()
+    assert len(record.getMessage()) < RECORD_BOUND
+
+
+def test_a_huge_refusal_or_unexpected_message_gives_a_bounded_record() -> None:
+    with fake_socket(Plain()) as (ref, server), LogCapture() as logs:
+        pa.execute(ref, lambda conn: conn.join(TOPIC), TIMEOUT)
+        server.reply(server.expect("phx_join", TOPIC), "error", {"reason": HUGE})
+        refused = logs.wait_for(lambda r: r.getMessage().startswith(f"join of {TOPIC!r} refused"))
+        ref.tell({"unexpected": HUGE})
+        unexpected = logs.wait_for(lambda r: "unexpected message" in r.getMessage())
+    for record in (refused, unexpected):
+        assert "yyyy" in record.getMessage()
+        assert len(record.getMessage()) < RECORD_BOUND
+
+
+def test_a_huge_malformed_frame_gives_a_bounded_record() -> None:
+    with fake_socket(Plain()) as (ref, server), LogCapture() as logs:
+        joined(ref, server)
+        server.send_frame(pa.Frame.text(f'[null, null, "{TOPIC}", "e", "{HUGE}"'))  # cut short
+        record = logs.wait_for(lambda r: r.getMessage().startswith("dropped a malformed frame"))
+    assert len(record.getMessage()) < RECORD_BOUND
+
+
+def test_bounded_repr_is_cheap_and_short_for_any_value() -> None:
+    deep: list[Any] = []
+    for _ in range(10_000):
+        deep = [deep]
+    values = [HUGE, HUGE.encode(), {HUGE: HUGE}, [HUGE] * 1000, deep, 10**5000 // 7]
+    for value in values:
+        assert len(bounded_repr(value)) < RECORD_BOUND
+
+    class Broken:
+        def __repr__(self) -> str:
+            raise RuntimeError(HUGE)
+
+    assert bounded_repr(Broken()).startswith("<Broken")  # no exception

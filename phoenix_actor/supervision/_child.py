@@ -18,6 +18,7 @@ import pykka
 
 from phoenix_actor._client import SocketClient
 from phoenix_actor._config import Config
+from phoenix_actor._logtext import Bounded
 from phoenix_actor._socket import SocketActor
 from phoenix_actor.exceptions import ConfigError
 
@@ -51,7 +52,7 @@ def _tell(target: pykka.ActorRef[Any] | None, message: object) -> None:
     try:
         target.tell(message)
     except pykka.ActorDeadError:
-        logger.debug("%s has stopped; %r was not delivered", target, message)
+        logger.debug("%s has stopped; %s was not delivered", target, Bounded(message))
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from typing import Any
 import pykka
 
 from phoenix_actor._config import Backoff, _check_backoff, backoff_delay
+from phoenix_actor._logtext import Bounded
 from phoenix_actor._mailbox import tell_later
 from phoenix_actor._timers import Timer
 from phoenix_actor.exceptions import ConfigError
@@ -205,7 +206,7 @@ class Supervisor(pykka.ThreadingActor):
     def _child_stopped(self, message: ChildStopped) -> None:
         child = self._by_urn.pop(message.ref.actor_urn, None)
         if child is None or self._stopping:
-            logger.debug("supervisor %r ignores %r", self.name, message)
+            logger.debug("supervisor %r ignores %s", self.name, Bounded(message))
             return
         child.ref, child.state, child.last_reason = None, "stopped", message.reason
         self._emit(message)

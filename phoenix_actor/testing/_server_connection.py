@@ -32,6 +32,7 @@ from phoenix_actor._constants import (
     STATUS_ERROR,
     STATUS_OK,
 )
+from phoenix_actor._logtext import Bounded
 from phoenix_actor.testing._server_channel import (
     Channel,
     ChannelSocket,
@@ -131,12 +132,12 @@ class Connection:
         """Send one frame unless the connection is closing (then it is dropped)."""
         with self._send_lock:
             if self.closing_event.is_set():
-                logger.debug("conn %s closing: dropped %r", self.conn_id, frame)
+                logger.debug("conn %s closing: dropped %s", self.conn_id, Bounded(frame))
                 return
             try:
                 self._transport.send(frame)
             except TransportClosed:
-                logger.debug("conn %s closed: dropped %r", self.conn_id, frame)
+                logger.debug("conn %s closed: dropped %s", self.conn_id, Bounded(frame))
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake with ``code`` (no-op if already closing)."""
@@ -326,7 +327,9 @@ class Connection:
     def deliver_info(self, sock: ChannelSocket, message: Any) -> None:
         """Run ``handle_info`` (worker thread; dropped unless the channel is joined)."""
         if not sock.joined:
-            logger.debug("conn %s: %r gone, dropped info %r", self.conn_id, sock.topic, message)
+            logger.debug(
+                "conn %s: %r gone, dropped info %s", self.conn_id, sock.topic, Bounded(message)
+            )
             return
         try:
             result = _checked_info(sock._handler.handle_info(message, sock))
