@@ -61,6 +61,8 @@ logger = logging.getLogger("phoenix_actor.testing.server")
 _UNMATCHED = {"reason": "unmatched topic"}
 _TOO_MANY = {"reason": "too many channels joined"}
 _JOIN_CRASHED = {"reason": "join crashed"}
+#: How long a close waits for a registered connection's handshake to finish.
+_START_WAIT = 10.0
 
 
 class TransportClosed(Exception):
@@ -117,6 +119,10 @@ class Connection:
         self.serializer = admission.serializer
         #: Set once the connection starts closing; channel work stops then.
         self.closing_event = threading.Event()
+        #: Set when the connection is served (its 101 was sent), or discarded: the
+        #: connection is registered before, and a close waits for it.
+        self._started = threading.Event()
+        self._discarded = False
         self._transport = transport
         self._send_lock = threading.Lock()
         self._closer: threading.Thread | None = None
@@ -166,8 +172,16 @@ class Connection:
 
     # -- reader thread -----------------------------------------------------------------
 
+    def discard(self) -> None:
+        """The 101 was never sent: nothing is to be served or closed gracefully."""
+        with self._send_lock:
+            self._discarded = True
+            self.closing_event.set()
+        self._started.set()
+
     def run(self) -> None:
         """Serve the connection until it closes; returns after every thread ended."""
+        self._started.set()
         self._worker.start()
         try:
             self._read_loop()
@@ -221,6 +235,10 @@ class Connection:
         self.submit(functools.partial(self._dispatch, message))
 
     def _close_transport(self, code: int, reason: str) -> None:
+        # Closed before its 101 was sent: wait until it is open (or will never be).
+        if not self._started.wait(_START_WAIT) or self._discarded:
+            self._transport.abort()
+            return
         try:
             self._transport.close(code, reason)
         except Exception:
