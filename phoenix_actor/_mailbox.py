@@ -6,9 +6,10 @@ report of an earlier attempt is recognised and dropped.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import pykka
 
@@ -19,8 +20,6 @@ from phoenix_actor._timers import SCHEDULER, Timer
 from phoenix_actor.exceptions import ConfigError
 
 if TYPE_CHECKING:
-    import threading
-
     from phoenix_actor._handles import Connection
 
 RequestKind = Literal["join", "leave", "push"]
@@ -178,3 +177,33 @@ class _Listener:
 
     def disconnected(self, reason: DisconnectReason) -> None:
         self._send(_Closed(self._generation, reason))
+
+
+class SocketRef(pykka.ActorRef[Any]):
+    """A socket actor's ``ActorRef``: ``stop()`` raises the actor's ``halt`` flag before
+    it queues Pykka's stop message, so that the actor drops the inbound frames queued
+    ahead of it instead of running a callback for each (``ref.stop()`` and
+    ``Socket.close()`` return at once whatever the backlog)."""
+
+    def __init__(self, actor: pykka.Actor, halt: threading.Event) -> None:
+        super().__init__(actor)
+        self._halt = halt
+
+    @overload
+    def stop(self, *, block: Literal[True], timeout: float | None = None) -> bool: ...
+
+    @overload
+    def stop(
+        self, *, block: Literal[False], timeout: float | None = None
+    ) -> pykka.Future[bool]: ...
+
+    @overload
+    def stop(
+        self, *, block: bool = True, timeout: float | None = None
+    ) -> bool | pykka.Future[bool]: ...
+
+    def stop(
+        self, *, block: bool = True, timeout: float | None = None
+    ) -> bool | pykka.Future[bool]:
+        self._halt.set()
+        return super().stop(block=block, timeout=timeout)

@@ -33,6 +33,7 @@ from phoenix_actor._handles import Caller, Connection
 from phoenix_actor._logtext import Bounded
 from phoenix_actor._mailbox import (
     RequestKind,
+    SocketRef,
     _Call,
     _Closed,
     _DeadlinesDue,
@@ -107,6 +108,13 @@ class SocketActor(RecoveryMixin, RepliesMixin):
 
     def __init__(self, client: SocketClient, config: Config | None = None, **options: Any):
         super().__init__()
+        #: Raised by ``ref.stop()`` from the caller's thread: inbound frames still
+        #: queued are dropped (and counted in ``_dropped``) instead of handled.
+        self._halt = threading.Event()
+        self._dropped = 0
+        ref = SocketRef(self, self._halt)
+        # Pykka keeps the ref in ``_actor_ref`` behind its ``actor_ref`` property.
+        setattr(self, "_actor_ref" if "_actor_ref" in vars(self) else "actor_ref", ref)
         if config is None:
             config = _default_config()
         elif not isinstance(config, Config):
@@ -174,6 +182,8 @@ class SocketActor(RecoveryMixin, RepliesMixin):
 
     def on_stop(self) -> None:
         self._shutdown()
+        if self._dropped:
+            logger.info("stopped: %d inbound frames not handled were dropped", self._dropped)
         try:
             self._client.terminate(self._stop_reason)
         except Exception:
@@ -210,7 +220,11 @@ class SocketActor(RecoveryMixin, RepliesMixin):
             except queue.Empty:
                 break
             message = envelope.message
-            if isinstance(message, (_Call, _Run, _Request)) and message.future is not None:
+            if isinstance(message, _ReceivedMany):
+                self._dropped += len(message.frames)
+            elif isinstance(message, _Received):
+                self._dropped += 1
+            elif isinstance(message, (_Call, _Run, _Request)) and message.future is not None:
                 _fail(message.future, SocketStoppedError("the socket stopped"))
             elif envelope.reply_to is not None:
                 asks.append(envelope)
@@ -218,6 +232,33 @@ class SocketActor(RecoveryMixin, RepliesMixin):
             inbox.put(envelope)  # Pykka answers asks (a second stop()...) at teardown
         for caller in list(self._pending_calls):
             caller.fail(SocketStoppedError("the socket stopped before answering"))
+
+    def _drop_backlog(self) -> None:
+        """A stop was asked: drop (and count) every inbound frame still in the mailbox at
+        once, leaving the other messages in their order, so that the stop message comes
+        next whatever the backlog."""
+        inbox = self.actor_inbox
+        if not isinstance(inbox, queue.Queue):
+            return  # another runtime's inbox: the frames are dropped one by one
+        credits = self._credits
+        freed = 0
+        with inbox.mutex:  # atomically: senders keep their order
+            kept = []
+            for envelope in inbox.queue:
+                message = envelope.message
+                kind = type(message)
+                if kind is _ReceivedMany:
+                    self._dropped += len(message.frames)
+                elif kind is _Received:
+                    self._dropped += 1
+                    freed += message.generation == self._generation
+                else:
+                    kept.append(envelope)
+            if len(kept) < len(inbox.queue):
+                inbox.queue.clear()
+                inbox.queue.extend(kept)
+        if credits is not None and freed:
+            credits.release(freed)  # a reader waiting for credit goes on (to be closed)
 
     def _begin_stop(self, reason: Any) -> None:
         if not self._stopping:
@@ -476,14 +517,21 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         kind = type(message)
         if kind is _ReceivedMany:
             generation = message.generation
-            for frame in message.frames:
-                if self._stopping:
+            frames = message.frames
+            halted = self._halt.is_set
+            for index, frame in enumerate(frames):
+                if self._stopping or halted():
+                    self._dropped += len(frames) - index
+                    self._drop_backlog()
                     break
                 self._received(generation, frame)
         elif kind is _Received:
             if self._credits is not None and message.generation == self._generation:
                 self._credits.release()
-            if not self._stopping:
+            if self._stopping or self._halt.is_set():
+                self._dropped += 1
+                self._drop_backlog()
+            else:
                 self._received(message.generation, message.frame)
         elif self._stopping:
             if kind in (_Call, _Request) and message.future is not None:
