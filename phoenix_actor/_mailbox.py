@@ -100,6 +100,7 @@ class _Waiter:
     payload: Any
     future: pykka.Future[ChannelReply] | None
     ref: int | None = None  # once sent
+    frame: int = 0  # the number of its frame on its connection (see SocketActor._send)
     sent_at: float = 0.0  # time.monotonic() when sent, if observed
     deadline: float = 0.0  # time.monotonic() after which it times out
     done: bool = False

@@ -66,7 +66,6 @@ from phoenix_actor._transport import Transport, websocket_transport
 from phoenix_actor._url import Params, build_url, check_url, redact_url, resolve_params
 from phoenix_actor.exceptions import (
     ConfigError,
-    ConnectionClosedError,
     DisconnectedError,
     ProtocolError,
     PushError,
@@ -140,6 +139,8 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         self._pending_calls: set[Caller] = set()
         self._conn = Connection(self, None)
         self._heartbeat_timer: Timer | None = None
+        self._frames_out = 0  # frames given to the current transport
+        self._frames_written: int | None = None  # of those, written when it closed
         self._init_recovery()
         self._init_replies()
         first = client.init()
@@ -282,10 +283,14 @@ class SocketActor(RecoveryMixin, RepliesMixin):
                 transport.close()
             except Exception:
                 logger.exception("closing the transport failed")
+            # Once closed, no frame starts to be written any more: what it says is final.
+            frames_sent = getattr(transport, "frames_sent", None)
+            self._frames_written = frames_sent() if callable(frames_sent) else None
 
     def _send(self, out: s.Outbound) -> None:
         transport = self._transport
         assert transport is not None  # the session is connected, so there is a transport
+        self._frames_out += 1
         transport.send(out.frame)
 
     def _connect(self, command: Connect) -> None:
@@ -313,6 +318,7 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         self._attempt_started = time.monotonic()
         self._observe("connect_attempt", self._reconnect_tries + 1)
         try:
+            self._frames_out = 0
             self._transport = self._factory(url, self.config.transport_options, listener)
             self._credits = credits
         except Exception as exc:
@@ -380,8 +386,7 @@ class SocketActor(RecoveryMixin, RepliesMixin):
             self._errored_or_closed(topic)
         logger.info("disconnected: %s", reason.describe())
         self._cancel_rejoins()  # every wanted topic is rejoined once connected again
-        closed = f"the connection closed: {reason.describe()}"
-        self._fail_sent(lambda: ConnectionClosedError(closed))
+        self._fail_lost(reason.describe(), self._frames_written)
         self._callback("handle_disconnected", reason)
         if self._state is SocketState.DISCONNECTED:
             no_reconnect = "disconnected, and no reconnect is planned"

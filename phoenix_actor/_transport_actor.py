@@ -161,7 +161,9 @@ class TransportActor(pykka.ThreadingActor):
     def _send(self, message: _Send) -> None:
         try:
             if not self._closing.is_set():
-                self._wire.write(message.data)
+                # An empty counted message carries only a direct write's tail: that
+                # frame was counted when its write began.
+                self._wire.write(message.data, counted=message.counted and bool(message.data))
         except (OSError, websocket.WebSocketException) as exc:
             # The reader sees the broken connection and reports it; make sure it wakes.
             logger.debug("send failed (%s); aborting the connection", exc)
@@ -350,7 +352,7 @@ class TransportActor(pykka.ThreadingActor):
     def _answer_nowait(self, data: bytes) -> None:
         """Write a control frame without waiting (the shared reader): what cannot be
         written now goes to the actor, which writes it."""
-        rest = self._wire.write_or_rest(data)
+        rest = self._wire.write_or_rest(data, counted=False)
         if rest is not None:
             with contextlib.suppress(pykka.ActorDeadError):
                 self.actor_ref.tell(_Send(rest, counted=False))
@@ -388,6 +390,11 @@ class _ActorTransport:
             self._ref.tell(_Send(rest))
         except pykka.ActorDeadError:
             logger.debug("frame dropped: the transport has stopped")
+
+    def frames_sent(self) -> int:
+        """How many of the frames given to :meth:`send` were written, at least in part
+        (the first ones: they go out in order). Final once :meth:`close` returned."""
+        return self._wire.begun
 
     def close(self) -> None:
         """Close gracefully (a close frame) if the transport answers at once; else abort.

@@ -142,7 +142,7 @@ class _Wire:
     """The websocket of one attempt, shared by the transport actor, its reader and the
     owner's handle, which may abort it from its own thread."""
 
-    __slots__ = ("_opening", "_tail", "closing", "queued", "written", "ws")
+    __slots__ = ("_opening", "_tail", "begun", "closing", "dead", "queued", "written", "ws")
 
     def __init__(self, plan: ConnectPlan) -> None:
         self.closing = threading.Event()
@@ -153,6 +153,12 @@ class _Wire:
         #: the owner writes directly only when the two are equal, so frames keep their order.
         self.queued = 0  # written by the owner's thread only
         self.written = 0  # written by the transport actor's thread only
+        #: The owner's frames whose write began (under ``ws.lock``): those that may have
+        #: reached the server. Frames go out in order, so they are the first ones.
+        self.begun = 0
+        #: The connection is broken (a write failed, or it was aborted): nothing more is
+        #: written, so nothing more is counted in :attr:`begun`.
+        self.dead = False
         self.ws = websocket.WebSocket(
             enable_multithread=True,
             skip_utf8_validation=True,
@@ -215,7 +221,7 @@ class _Wire:
             return sock
         raise error if error is not None else OSError(f"no address for {hostname!r}")
 
-    def write_nowait(self, data: bytes) -> bool:
+    def write_nowait(self, data: bytes, counted: bool = True) -> bool:
         """Write ``data`` now if that cannot block; True when the frame is taken care of.
 
         Called from the owner's thread. False means nothing was written (the write lock
@@ -233,7 +239,7 @@ class _Wire:
         try:
             if self._tail:
                 return False
-            if self.closing.is_set():
+            if self.closing.is_set() or self.dead:
                 return True
             try:
                 sent = sock.send(data, DONTWAIT)
@@ -243,14 +249,15 @@ class _Wire:
                 self.abort()  # the reader sees it and reports the lost connection
                 return True
             self._tail = data[sent:]
+            self.begun += counted
             return True
         finally:
             lock.release()
 
-    def write_or_rest(self, data: bytes) -> bytes | None:
+    def write_or_rest(self, data: bytes, counted: bool = True) -> bytes | None:
         """:meth:`write_nowait`, then what is left for a blocking :meth:`write`: None
         (nothing), ``data`` (nothing was written) or ``b""`` (only the tail)."""
-        if not self.write_nowait(data):
+        if not self.write_nowait(data, counted):
             return data
         return b"" if self._tail else None
 
@@ -259,22 +266,29 @@ class _Wire:
         """Part of a frame is still to be written (by the next :meth:`write`)."""
         return bool(self._tail)
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, counted: bool = False) -> None:
         """Write the tail of a direct write, then ``data``; blocks until both are sent.
+        ``counted``: ``data`` is one of the owner's frames (:attr:`begun`).
 
         Raises ``OSError`` (or ``WebSocketException``) when the connection is broken.
         """
         with self.ws.lock:
             sock = self.ws.sock
-            if sock is None:
+            if sock is None or self.dead:
                 raise websocket.WebSocketConnectionClosedException("the socket is closed")
+            self.begun += counted
             data, self._tail = self._tail + data, b""
             if data:
-                sock.sendall(data)
+                try:
+                    sock.sendall(data)
+                except BaseException:
+                    self.dead = True
+                    raise
 
     def abort(self) -> None:
         """Shut the TCP connection down: wakes the reader and fails a blocked write; also
         interrupts a connect or TLS handshake in progress."""
+        self.dead = True
         sock = self.ws.sock or self._opening
         if sock is not None:
             with contextlib.suppress(OSError):

@@ -460,8 +460,10 @@ class BlackholeProxy:
                 link.blackholed.set()
 
     def close(self) -> None:
-        """Drop every connection, stop listening, join every thread."""
+        """Drop every connection, stop listening, join every thread (idempotent)."""
         with self._lock:
+            if self._closed.is_set():
+                return
             self._closed.set()
             links = list(self._links)
         self._wake_w.send(b"x")
