@@ -92,6 +92,10 @@ class FakeConnection:
         self._over = True
         self._closed.set()
 
+    def frames_sent(self) -> int:
+        """Every frame the client sent reached this fake server (see ``Transport``)."""
+        return len(self.frames)
+
     # -- driving the client -------------------------------------------------------
 
     def accept(self) -> None:
