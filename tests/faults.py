@@ -306,13 +306,18 @@ class HostileServer:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/socket/websocket"
 
+    @staticmethod
+    def read_upgrade(conn: socket.socket) -> bytes:
+        """Read an HTTP request's head from ``conn``."""
+        return SilentListener.read_until(conn, b"\r\n\r\n")
+
     def _run(self) -> None:
         try:
             self._listener.settimeout(TIMEOUT)
             conn, _ = self._listener.accept()
             self._conn = conn
             conn.settimeout(TIMEOUT)
-            self.request = SilentListener.read_until(conn, b"\r\n\r\n")
+            self.request = self.read_upgrade(conn)
             self._answer(conn, self.stop)
         except OSError:
             pass  # the client hung up (or never came)

@@ -66,6 +66,29 @@ def test_a_trickled_upgrade_ends_at_connect_timeout() -> None:
     assert "0.5 s" in reason.error
 
 
+def test_a_trickled_upgrade_through_a_proxy_ends_at_connect_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Through a proxy websocket-client opens the socket itself: the deadline still holds."""
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+    def tunnel_then_trickle(conn: socket.socket, stop: threading.Event) -> None:
+        conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")  # to the CONNECT
+        HostileServer.read_upgrade(conn)
+        trickle(conn, stop)
+
+    with HostileServer(tunnel_then_trickle) as proxy:
+        client = Probe(pa.Connect("ws://upstream.invalid/socket/websocket"))
+        options = pa.TransportOptions(connect_timeout=0.5, proxy=f"http://127.0.0.1:{proxy.port}")
+        ref = pa.SocketActor.start(client, heartbeat_interval=None, transport_options=options)
+        with running(ref):
+            _, reason = client.wait("disconnected", TIMEOUT)
+        assert proxy.request.startswith(b"CONNECT upstream.invalid:80 ")
+    assert isinstance(reason, pa.ConnectFailed)
+    assert reason.kind == "timeout"
+
+
 # -- oversized answers -------------------------------------------------------------------
 
 
