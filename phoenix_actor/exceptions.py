@@ -18,6 +18,8 @@
     │   ├── PushTimeoutError (also TimeoutError)  no reply within the timeout
     │   ├── ChannelClosedError             the channel closed or crashed first
     │   └── ConnectionClosedError          the connection closed first
+    │       ├── NotSentError               ... before the request was written: safe to retry
+    │       └── ReplyLostError             ... after it was written: it may have been handled
     ├── JoinRefusedError                   the server refused a join (``topic``, ``response``)
     ├── WrongThreadError (also RuntimeError)  a socket-actor-only API called from another thread
     ├── CallTimeoutError (also TimeoutError)  ``call()`` got no answer in time
@@ -93,7 +95,21 @@ class ChannelClosedError(NoReplyError):
 
 
 class ConnectionClosedError(NoReplyError):
-    """The connection closed before the reply came."""
+    """The connection closed before the reply came. A join, leave or push fails with one
+    of its two subclasses, which say whether the request left: catch them to decide
+    whether to retry."""
+
+
+class NotSentError(ConnectionClosedError):
+    """The connection closed before the request was written to it: the server never saw
+    it, and sending it again cannot apply it twice."""
+
+
+class ReplyLostError(ConnectionClosedError):
+    """The request was written to the connection (in whole or in part), which then
+    closed before the reply came: the server may have handled it. Retry only what is
+    safe to apply twice (idempotent, or deduplicated by the server, e.g. by an id in
+    the payload); otherwise check with the server first."""
 
 
 class JoinRefusedError(PhoenixActorError):

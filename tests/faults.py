@@ -282,6 +282,68 @@ class SilentListener:
         self.close()
 
 
+# -- a server that answers the upgrade its own way ------------------------------------
+
+
+class HostileServer:
+    """Accepts one websocket client on a loopback port, reads its upgrade request, then
+    runs ``answer(conn, stop)`` in a thread of its own: that function writes whatever
+    it likes, pacing itself with ``stop.wait(delay)`` (set by :meth:`close`). A write
+    that fails because the client hung up ends it quietly.
+    """
+
+    def __init__(self, answer: Callable[[socket.socket, threading.Event], None]) -> None:
+        self._answer = answer
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self.stop = threading.Event()
+        self.request = b""
+        self.ended = threading.Event()  # ``answer`` returned (or the client hung up)
+        self._conn: socket.socket | None = None
+        self._thread = threading.Thread(target=self._run, name="fault-hostile", daemon=True)
+        self._thread.start()
+
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/socket/websocket"
+
+    @staticmethod
+    def read_upgrade(conn: socket.socket) -> bytes:
+        """Read an HTTP request's head from ``conn``."""
+        return SilentListener.read_until(conn, b"\r\n\r\n")
+
+    def _run(self) -> None:
+        try:
+            self._listener.settimeout(TIMEOUT)
+            conn, _ = self._listener.accept()
+            self._conn = conn
+            conn.settimeout(TIMEOUT)
+            self.request = self.read_upgrade(conn)
+            self._answer(conn, self.stop)
+        except OSError:
+            pass  # the client hung up (or never came)
+        finally:
+            self.ended.set()
+
+    def close(self) -> None:
+        self.stop.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes an accept() still waiting
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.shutdown(socket.SHUT_RDWR)
+        self._thread.join(TIMEOUT)
+        if self._conn is not None:
+            self._conn.close()
+        self._listener.close()
+        assert not self._thread.is_alive(), "the hostile server's thread did not end"
+
+    def __enter__(self) -> HostileServer:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
 # -- a proxy that can blackhole --------------------------------------------------------
 
 
@@ -403,8 +465,10 @@ class BlackholeProxy:
                 link.blackholed.set()
 
     def close(self) -> None:
-        """Drop every connection, stop listening, join every thread."""
+        """Drop every connection, stop listening, join every thread (idempotent)."""
         with self._lock:
+            if self._closed.is_set():
+                return
             self._closed.set()
             links = list(self._links)
         self._wake_w.send(b"x")

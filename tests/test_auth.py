@@ -380,7 +380,7 @@ def broken() -> Any:
 @pytest.mark.parametrize(
     ("options", "error"),
     [
-        ({"auth_token": broken}, "the auth_token callable raised RuntimeError: token service down"),
+        ({"auth_token": broken}, "the auth_token callable raised RuntimeError"),
         (
             {"auth_token": lambda: 42},
             "the auth_token callable's result must be a str or None, not int",
@@ -389,7 +389,7 @@ def broken() -> Any:
             {"auth_token": lambda: ""},
             "the auth_token callable's result must not be empty (use None to send no token)",
         ),
-        ({"headers": broken}, "the headers callable raised RuntimeError: token service down"),
+        ({"headers": broken}, "the headers callable raised RuntimeError"),
         (
             {"headers": lambda: [("a", "b")]},
             "the headers callable's result must be a mapping of str to str, not list",

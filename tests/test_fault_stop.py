@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import select
 import socket
 import threading
@@ -23,9 +24,10 @@ import pytest
 
 import phoenix_actor as pa
 from phoenix_actor._socket.mailbox import _Call
-from phoenix_actor.testing import Channel, ChannelSocket, JoinOk, PhoenixServer
+from phoenix_actor.testing import Channel, ChannelSocket, FakeConnector, JoinOk, PhoenixServer
 from tests.conftest import TIMEOUT
 from tests.faults import (
+    LogCapture,
     Probe,
     SilentListener,
     barrier,
@@ -330,3 +332,93 @@ def test_a_call_queued_behind_a_second_stop_fails_with_socket_stopped() -> None:
         second.get(timeout=TIMEOUT)
         with pytest.raises(pa.SocketStoppedError):
             queued.future.get(timeout=TIMEOUT)
+
+
+# -- a stop does not wait behind the inbound backlog -----------------------------------
+
+BACKLOG = 5_000
+STOP_TOPIC = "room:backlog"
+
+
+class SlowFirstMessage:
+    """A message handler whose first call waits for ``gate``: the frames that follow
+    queue up in the mailbox behind it. Counts every call."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        self.calls = 0
+
+    def __call__(self, *_args: Any) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            self.entered.set()
+            self.gate.wait(TIMEOUT)
+
+
+def queue_backlog(server: Any, chunked: bool) -> None:
+    """BACKLOG broadcasts on STOP_TOPIC: one mailbox message each, or in chunks of 100
+    (as a reader reports what one read brought)."""
+    frames = [
+        pa.Frame.text(f'[null, null, "{STOP_TOPIC}", "tick", {{"n": {n}}}]') for n in range(BACKLOG)
+    ]
+    if not chunked:
+        for frame in frames:
+            server.send_frame(frame)
+        return
+    for start in range(0, BACKLOG, 100):
+        server._listener.frames(frames[start : start + 100])
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["frame by frame", "in chunks"])
+def test_stop_drops_the_inbound_backlog_and_counts_it(chunked: bool) -> None:
+    handler = SlowFirstMessage()
+    client = Probe(pa.Connect("ws://example.invalid/socket/websocket"), message=handler)
+    connector = FakeConnector()
+    ref = start(client, transport_factory=connector)
+    with running(ref), LogCapture(level=logging.INFO) as logs:
+        server = connector.next_connection()
+        server.accept()
+        client.wait("connected")
+        server.send_frame(pa.Frame.text(f'[null, null, "{STOP_TOPIC}", "first", {{}}]'))
+        assert handler.entered.wait(TIMEOUT)
+        queue_backlog(server, chunked)
+        stopping = ref.stop(block=False)  # asked while thousands of frames wait
+        handler.gate.set()
+        stopping.get(timeout=TIMEOUT)
+        record = logs.wait_for(lambda r: "inbound frames not handled" in r.getMessage())
+    assert handler.calls == 1  # no callback ran for the backlog
+    assert record.getMessage() == f"stopped: {BACKLOG} inbound frames not handled were dropped"
+    assert client.events.snapshot()[-1] == ("terminate", "shutdown")
+
+
+def test_socket_close_drops_the_inbound_backlog() -> None:
+    handler = SlowFirstMessage()
+    connector = FakeConnector()
+    sock = pa.Socket(
+        "ws://example.invalid/socket/websocket",
+        transport_factory=connector,
+        heartbeat_interval=None,
+        timeout=TIMEOUT,
+    )
+    try:
+        server = connector.next_connection()
+        server.accept()
+        sock.wait_connected()
+        joined = threading.Thread(target=lambda: sock.join(STOP_TOPIC), daemon=True)
+        joined.start()
+        server.reply(server.expect("phx_join", STOP_TOPIC), "ok", {})
+        joined.join(TIMEOUT)
+        sock.on(STOP_TOPIC, None, handler)
+        server.push(STOP_TOPIC, "first", {})
+        assert handler.entered.wait(TIMEOUT)
+        queue_backlog(server, chunked=True)
+        closing = threading.Thread(target=sock.close, daemon=True)
+        closing.start()
+        assert sock._ref._halt.wait(TIMEOUT)  # type: ignore[attr-defined]  # close() asked
+        handler.gate.set()
+        closing.join(TIMEOUT)
+        assert not closing.is_alive()
+    finally:
+        sock.close()
+    assert handler.calls == 1  # no callback ran for the backlog

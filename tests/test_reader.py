@@ -223,7 +223,7 @@ def test_a_ping_that_cannot_be_answered_at_once_is_answered_by_the_transport_act
 
     try:
         transport, _listener = _open(server)
-        monkeypatch.setattr(_Wire, "write_nowait", lambda self, data: False)
+        monkeypatch.setattr(_Wire, "write_nowait", lambda self, data, counted=True: False)
         monkeypatch.setattr(TransportActor, "on_receive", on_receive)
         transport.send(Frame.text("ping"))
         assert server.frames.get(timeout=TIMEOUT) == (0x1, b"ping")

@@ -103,6 +103,28 @@ def test_socket_id_forced_disconnect(server: PhoenixServer) -> None:
         assert sock.wait_connect_status() == pa.RemoteClosed(1000)
 
 
+def test_a_connection_is_registered_before_the_client_sees_it_open() -> None:
+    """``server.connections`` and ``server.disconnect`` see a connection as soon as the
+    client does, even when the server's handler thread is slow to start serving it."""
+    gate = threading.Event()
+    server = PhoenixServer.with_defaults()
+    serve = server._serve
+
+    def slow_serve(*args: Any) -> None:
+        gate.wait(TIMEOUT)  # the handler thread lags behind the 101
+        serve(*args)
+
+    server._serve = slow_serve  # type: ignore[method-assign]
+    with server, TestSocket(server.url, {"user": "carol"}, timeout=TIMEOUT) as sock:
+        try:
+            assert sock.wait_connect_status() == "connected"
+            assert len(server.connections) == 1
+            assert server.disconnect("user_socket:carol") == 1
+        finally:
+            gate.set()
+        assert sock.wait_connect_status() == pa.RemoteClosed(1000)
+
+
 def test_a_malformed_client_frame_makes_the_server_close_1011(server: PhoenixServer) -> None:
     with TestSocket(server.url, timeout=TIMEOUT) as sock:
         assert sock.wait_connect_status() == "connected"

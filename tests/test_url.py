@@ -219,9 +219,7 @@ def test_resolve_params_callable_raising_is_a_config_error() -> None:
     def broken() -> dict[str, str]:
         raise RuntimeError("token service down")
 
-    with pytest.raises(
-        ConfigError, match="the params callable raised RuntimeError: token service down"
-    ) as info:
+    with pytest.raises(ConfigError, match=r"^the params callable raised RuntimeError$") as info:
         resolve_params(broken)
     assert isinstance(info.value.__cause__, RuntimeError)
 

@@ -196,8 +196,8 @@ def _spy(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     seen = {"whole": 0, "tail": 0, "none": 0}
     original = _Wire.write_nowait
 
-    def write_nowait(self: _Wire, data: bytes) -> bool:
-        taken = original(self, data)
+    def write_nowait(self: _Wire, data: bytes, counted: bool = True) -> bool:
+        taken = original(self, data, counted)
         seen["none" if not taken else "tail" if self.has_tail else "whole"] += 1
         return taken
 

@@ -23,6 +23,7 @@ from phoenix_actor._facade.subscription import (
     MessageCallback,
     Subscription,
 )
+from phoenix_actor._protocol.logtext import Bounded
 from phoenix_actor._protocol.message import ChannelReply
 from phoenix_actor._protocol.presence import JoinHook, LeaveHook
 from phoenix_actor._protocol.url import Params
@@ -80,7 +81,7 @@ class _Client(SocketClient):
         return Reconnect() if reconnect else None
 
     def handle_join_error(self, topic: str, response: Any, conn: Connection) -> None:
-        logger.debug("join of %r refused: %r", topic, response)
+        logger.debug("join of %r refused: %s", topic, Bounded(response))
 
     def handle_joined(self, topic: str, response: Any, conn: Connection) -> None:
         for view in self._socket._presences.get(topic, ()):
@@ -92,7 +93,7 @@ class _Client(SocketClient):
         self._socket._deliver(ChannelMessage(topic, event, payload))
 
     def handle_info(self, message: Any, conn: Connection) -> None:
-        logger.warning("Socket received an unexpected message: %r", message)
+        logger.warning("Socket received an unexpected message: %s", Bounded(message))
 
     def terminate(self, reason: Any) -> None:
         self._socket._terminated(reason)
@@ -191,7 +192,7 @@ class Socket:
             self._callbacks = {}
         for subscription in subscriptions:
             subscription._end()
-        logger.debug("socket stopped: %r", reason)
+        logger.debug("socket stopped: %s", Bounded(reason))
 
     # -- state --------------------------------------------------------------------
 

@@ -92,7 +92,9 @@ def resolve_params(params: Params | None) -> list[tuple[str, str]]:
         try:
             produced = params()
         except Exception as exc:
-            raise ConfigError(f"the params callable raised {type(exc).__name__}: {exc}") from exc
+            # By type only: the message of an exception from credential code may quote
+            # a credential (the exception itself is the __cause__).
+            raise ConfigError(f"the params callable raised {type(exc).__name__}") from exc
         return param_pairs(produced)
     return param_pairs(params)
 

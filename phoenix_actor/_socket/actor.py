@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from phoenix_actor._protocol import session as s
+from phoenix_actor._protocol.logtext import Bounded
 from phoenix_actor._protocol.message import Frame
 from phoenix_actor._protocol.url import Params, build_url, check_url, redact_url, resolve_params
 from phoenix_actor._socket import exit as _exit
@@ -36,6 +37,7 @@ from phoenix_actor._socket.handles import Caller, Connection, _Run
 from phoenix_actor._socket.mailbox import (
     Flow,
     RequestKind,
+    SocketRef,
     _Call,
     _Closed,
     _DeadlinesDue,
@@ -64,12 +66,12 @@ from phoenix_actor._transport.timers import Timer, _tell_quietly, tell_later
 from phoenix_actor._transport.websocket import websocket_transport
 from phoenix_actor.exceptions import (
     ConfigError,
-    ConnectionClosedError,
     DisconnectedError,
     ProtocolError,
     PushError,
     SocketStoppedError,
 )
+from phoenix_actor.runtime._choice import take_waiting
 
 __all__ = [
     "Caller",
@@ -83,6 +85,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger("phoenix_actor.socket")
+
+
+def _is_inbound_frames(envelope: Any) -> bool:
+    return type(envelope.message) in (_Received, _ReceivedMany)
 
 
 # -- the actor -----------------------------------------------------------------------
@@ -114,6 +120,13 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         self._use_pool(config.worker_pool())  # before Pykka makes the inbox
         super().__init__()
         _exit.install(SocketActor)  # a socket left running must not keep the program going
+        #: Raised by ``ref.stop()`` from the caller's thread: inbound frames still
+        #: queued are dropped (and counted in ``_dropped``) instead of handled.
+        self._halt = threading.Event()
+        self._dropped = 0
+        ref = SocketRef(self, self._halt)
+        # Pykka keeps the ref in ``_actor_ref`` behind its ``actor_ref`` property.
+        setattr(self, "_actor_ref" if "_actor_ref" in vars(self) else "actor_ref", ref)
         self.config = config
         self._client = client
         self._serializer = config.serializer
@@ -133,6 +146,8 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         self._pending_calls: set[Caller] = set()
         self._conn = Connection(self, None)
         self._heartbeat_timer: Timer | None = None
+        self._frames_out = 0  # frames given to the current transport
+        self._frames_written: int | None = None  # of those, written when it closed
         self._init_recovery()
         self._init_replies()
         first = client.init()
@@ -179,6 +194,8 @@ class SocketActor(RecoveryMixin, RepliesMixin):
     def on_stop(self) -> None:
         self._thread = threading.current_thread()
         self._shutdown()
+        if self._dropped:
+            logger.info("stopped: %d inbound frames not handled were dropped", self._dropped)
         try:
             self._client.terminate(self._stop_reason)
         except Exception:
@@ -216,7 +233,11 @@ class SocketActor(RecoveryMixin, RepliesMixin):
             except queue.Empty:
                 break
             message = envelope.message
-            if isinstance(message, (_Call, _Run, _Request)) and message.future is not None:
+            if isinstance(message, _ReceivedMany):
+                self._dropped += len(message.frames)
+            elif isinstance(message, _Received):
+                self._dropped += 1
+            elif isinstance(message, (_Call, _Run, _Request)) and message.future is not None:
                 _fail(message.future, SocketStoppedError("the socket stopped"))
             elif envelope.reply_to is not None:
                 asks.append(envelope)
@@ -224,6 +245,14 @@ class SocketActor(RecoveryMixin, RepliesMixin):
             inbox.put(envelope)  # Pykka answers asks (a second stop()...) at teardown
         for caller in list(self._pending_calls):
             caller.fail(SocketStoppedError("the socket stopped before answering"))
+
+    def _drop_backlog(self) -> None:
+        """A stop was asked: drop (and count) every inbound frame still in the mailbox at
+        once, leaving the other messages in their order, so that the stop message comes
+        next whatever the backlog."""
+        for envelope in take_waiting(self.actor_inbox, _is_inbound_frames):
+            message = envelope.message
+            self._dropped += len(message.frames) if type(message) is _ReceivedMany else 1
 
     def _begin_stop(self, reason: Any) -> None:
         if not self._stopping:
@@ -245,10 +274,14 @@ class SocketActor(RecoveryMixin, RepliesMixin):
                 transport.close()
             except Exception:
                 logger.exception("closing the transport failed")
+            # Once closed, no frame starts to be written any more: what it says is final.
+            frames_sent = getattr(transport, "frames_sent", None)
+            self._frames_written = frames_sent() if callable(frames_sent) else None
 
     def _send(self, out: s.Outbound) -> None:
         transport = self._transport
         assert transport is not None  # the session is connected, so there is a transport
+        self._frames_out += 1
         transport.send(out.frame)
 
     def _connect(self, command: Connect) -> None:
@@ -276,6 +309,7 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         self._attempt_started = time.monotonic()
         self._observe("connect_attempt", self._reconnect_tries + 1)
         try:
+            self._frames_out = 0
             self._transport = self._factory(url, self.config.transport_options, listener)
             self._flow = flow
         except Exception as exc:
@@ -343,8 +377,7 @@ class SocketActor(RecoveryMixin, RepliesMixin):
             self._errored_or_closed(topic)
         logger.info("disconnected: %s", reason.describe())
         self._cancel_rejoins()  # every wanted topic is rejoined once connected again
-        closed = f"the connection closed: {reason.describe()}"
-        self._fail_sent(lambda: ConnectionClosedError(closed))
+        self._fail_lost(reason.describe(), self._frames_written)
         self._callback("handle_disconnected", reason)
         if self._state is SocketState.DISCONNECTED:
             no_reconnect = "disconnected, and no reconnect is planned"
@@ -358,7 +391,7 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         try:
             event = self._session.receive(frame)
         except ProtocolError as exc:
-            logger.warning("dropped a malformed frame: %s (%r)", exc, frame)
+            logger.warning("dropped a malformed frame: %s (%s)", exc, Bounded(frame))
             return
         conn = self._conn
         if isinstance(event, s.MessageReceived):
@@ -372,7 +405,7 @@ class SocketActor(RecoveryMixin, RepliesMixin):
             self._callback("handle_joined", event.topic, event.response, conn)
         elif isinstance(event, s.JoinRefused):
             if event.status != "error":
-                logger.warning("join reply status %r treated as an error", event.status)
+                logger.warning("join reply status %s treated as an error", Bounded(event.status))
             self._on_join_refused(event)
             self._callback("handle_join_error", event.topic, event.response, conn)
         elif isinstance(event, s.ChannelClosed):
@@ -383,7 +416,7 @@ class SocketActor(RecoveryMixin, RepliesMixin):
             if self._observer is not None:
                 self._observe("heartbeat_rtt", time.monotonic() - self._heartbeat_sent_at)
         elif isinstance(event, s.MessageDropped):
-            logger.debug("dropped %r: %s", event.message, event.reason)
+            logger.debug("dropped %s: %s", Bounded(event.message), event.reason)
 
     def _handled(self, count: int) -> None:
         """``count`` frames leave the backlog: resume a held reading once it is short."""
@@ -480,7 +513,9 @@ class SocketActor(RecoveryMixin, RepliesMixin):
             self._dispatch(message)
         except Exception:
             # A bug of ours must not kill the socket: Pykka would stop the actor.
-            logger.exception("internal error while handling %r; the socket keeps running", message)
+            logger.exception(
+                "internal error while handling %s; the socket keeps running", Bounded(message)
+            )
         finally:
             self._thread = None
         return None
@@ -491,14 +526,21 @@ class SocketActor(RecoveryMixin, RepliesMixin):
             generation = message.generation
             if self._flow is not None and generation == self._generation:
                 self._handled(len(message.frames))
-            for frame in message.frames:
-                if self._stopping:
+            frames = message.frames
+            halted = self._halt.is_set
+            for index, frame in enumerate(frames):
+                if self._stopping or halted():
+                    self._dropped += len(frames) - index
+                    self._drop_backlog()
                     break
                 self._received(generation, frame)
         elif kind is _Received:
             if self._flow is not None and message.generation == self._generation:
                 self._handled(1)
-            if not self._stopping:
+            if self._stopping or self._halt.is_set():
+                self._dropped += 1
+                self._drop_backlog()
+            else:
                 self._received(message.generation, message.frame)
         elif self._stopping:
             if kind in (_Call, _Request) and message.future is not None:

@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
+from phoenix_actor._protocol.logtext import Bounded
 from phoenix_actor._protocol.message import WireRef
 from phoenix_actor._protocol.url import Params, check_url, param_pairs
 from phoenix_actor._transport.checks import is_seconds
@@ -153,7 +154,7 @@ class SocketClient:
 
     def handle_join_error(self, topic: str, response: Any, conn: Connection) -> CallbackResult:
         """The server refused the join of ``topic`` (for example ``unmatched topic``)."""
-        logger.warning("join of %r refused: %r", topic, response)
+        logger.warning("join of %r refused: %s", topic, Bounded(response))
         return None
 
     def handle_channel_closed(self, topic: str, payload: Any, conn: Connection) -> CallbackResult:
@@ -185,7 +186,9 @@ class SocketClient:
 
     def handle_info(self, message: Any, conn: Connection) -> CallbackResult:
         """Any other message told to the socket actor."""
-        logger.warning("%s received an unexpected message: %r", type(self).__name__, message)
+        logger.warning(
+            "%s received an unexpected message: %s", type(self).__name__, Bounded(message)
+        )
         return None
 
     def handle_call(self, request: Any, caller: Caller, conn: Connection) -> CallResult:

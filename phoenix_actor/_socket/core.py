@@ -37,6 +37,7 @@ class SocketCore(RuntimeChoice):
     _channels: dict[str, ChannelState]
     _wanted: dict[str, Any]
     _rejoin_tries: dict[str, int]
+    _frames_out: int  # frames given to the current connection's transport
 
     if TYPE_CHECKING:
         # the socket itself

@@ -156,7 +156,9 @@ class Connection:
 
         It fails with :class:`PushTimeoutError` after ``timeout`` seconds (default
         ``Config.push_timeout``; the join is then abandoned with a ``phx_leave``) and
-        with :class:`ConnectionClosedError` if the connection closes first.
+        with :class:`ConnectionClosedError` if the connection closes first
+        (:class:`NotSentError` if the join was never written to it, else
+        :class:`ReplyLostError`).
         """
         return self._future("join", topic, "phx_join", payload, timeout)
 
@@ -174,7 +176,9 @@ class Connection:
         """Push ``event``; the future resolves to the reply, whatever its status.
 
         It fails with :class:`PushTimeoutError`, :class:`ChannelClosedError` or
-        :class:`ConnectionClosedError` when no reply can come. With
+        :class:`ConnectionClosedError` when no reply can come (its subclass
+        :class:`NotSentError` says the push never left: safe to send again;
+        :class:`ReplyLostError` that it did: the server may have handled it). With
         ``Config.push_buffer`` set, a push to a topic that is joining or waiting to be
         rejoined is buffered (in order) and sent once the topic is joined.
         """

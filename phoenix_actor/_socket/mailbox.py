@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import pykka
 
@@ -88,6 +88,7 @@ class _Waiter:
     payload: Any
     future: pykka.Future[ChannelReply] | None
     ref: int | None = None  # once sent
+    frame: int = 0  # the number of its frame on its connection (see SocketActor._send)
     sent_at: float = 0.0  # time.monotonic() when sent, if observed
     deadline: float = 0.0  # time.monotonic() after which it times out
     done: bool = False
@@ -182,3 +183,33 @@ class _Listener:
 
     def disconnected(self, reason: DisconnectReason) -> None:
         self._send(_Closed(self._generation, reason))
+
+
+class SocketRef(pykka.ActorRef[Any]):
+    """A socket actor's ``ActorRef``: ``stop()`` raises the actor's ``halt`` flag before
+    it queues Pykka's stop message, so that the actor drops the inbound frames queued
+    ahead of it instead of running a callback for each (``ref.stop()`` and
+    ``Socket.close()`` return at once whatever the backlog)."""
+
+    def __init__(self, actor: pykka.Actor, halt: threading.Event) -> None:
+        super().__init__(actor)
+        self._halt = halt
+
+    @overload
+    def stop(self, *, block: Literal[True], timeout: float | None = None) -> bool: ...
+
+    @overload
+    def stop(
+        self, *, block: Literal[False], timeout: float | None = None
+    ) -> pykka.Future[bool]: ...
+
+    @overload
+    def stop(
+        self, *, block: bool = True, timeout: float | None = None
+    ) -> bool | pykka.Future[bool]: ...
+
+    def stop(
+        self, *, block: bool = True, timeout: float | None = None
+    ) -> bool | pykka.Future[bool]:
+        self._halt.set()
+        return super().stop(block=block, timeout=timeout)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import pykka
 
 from phoenix_actor._protocol import session as s
+from phoenix_actor._protocol.logtext import Bounded
 from phoenix_actor._protocol.message import ChannelReply, Message
 from phoenix_actor._socket.core import SocketCore
 from phoenix_actor._socket.mailbox import _DeadlinesDue, _fail, _Request, _Waiter, check_timeout
@@ -27,8 +28,10 @@ from phoenix_actor.exceptions import (
     ChannelClosedError,
     DisconnectedError,
     NotJoinedError,
+    NotSentError,
     PushError,
     PushTimeoutError,
+    ReplyLostError,
 )
 
 logger = logging.getLogger("phoenix_actor.socket")
@@ -104,7 +107,9 @@ class RepliesMixin(SocketCore):
         self._deadlines.clear()
 
     def _track_sent(self, waiter: _Waiter, ref: int) -> None:
+        """``waiter``'s request has ref ``ref``; its frame is the next one sent."""
         waiter.ref = ref
+        waiter.frame = self._frames_out + 1
         if self._observer is not None:
             waiter.sent_at = time.monotonic()
         self._waiting[ref] = waiter
@@ -134,6 +139,23 @@ class RepliesMixin(SocketCore):
     def _fail_sent(self, error: Callable[[], BaseException]) -> None:
         for waiter in list(self._waiting.values()):
             self._reject(waiter, error())
+
+    def _fail_lost(self, why: str, written: int | None) -> None:
+        """The connection closed with requests awaiting their reply: those whose frame
+        was never written (beyond the first ``written`` frames; None: unknown, so any
+        may have left) fail with NotSentError, the others with ReplyLostError."""
+        for waiter in list(self._waiting.values()):
+            what = f"{waiter.kind} {waiter.event!r} to {waiter.topic!r}"
+            if written is not None and waiter.frame > written:
+                error: BaseException = NotSentError(
+                    f"{what} was never sent: the connection closed first ({why})"
+                )
+            else:
+                error = ReplyLostError(
+                    f"{what} was sent, but the connection closed before its reply came "
+                    f"({why}): the server may have handled it"
+                )
+            self._reject(waiter, error)
 
     def _fail_buffered(
         self, which: Callable[[_Waiter], bool], error: Callable[[], BaseException]
@@ -256,7 +278,9 @@ class RepliesMixin(SocketCore):
         if waiter is not None:
             self._resolve(waiter, ChannelReply(topic, event.join_ref, event.status, event.response))
         if topic in self._wanted:
-            logger.warning("rejoin of %r refused (%r): not retrying", topic, event.response)
+            logger.warning(
+                "rejoin of %r refused (%s): not retrying", topic, Bounded(event.response)
+            )
         self._set_channel(topic, ChannelState.CLOSED)
         self._forget(topic, lambda: NotJoinedError(f"the join of {topic!r} was refused"))
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pykka
 import websocket
 
+from phoenix_actor._protocol.logtext import Bounded
 from phoenix_actor._protocol.message import Frame, Opcode
 from phoenix_actor._protocol.url import redact_url
 from phoenix_actor._transport.connector import CONNECTOR
@@ -27,6 +29,7 @@ from phoenix_actor._transport.options import ConnectPlan, TransportOptions, reso
 from phoenix_actor._transport.reader import READER, ReadConnection
 from phoenix_actor._transport.reasons import (
     ClosedByClient,
+    ConnectFailed,
     ConnectionLost,
     DisconnectReason,
     HandshakeFailed,
@@ -34,7 +37,7 @@ from phoenix_actor._transport.reasons import (
     PingTimeout,
     TransportDown,
 )
-from phoenix_actor._transport.timers import Timer, tell_later
+from phoenix_actor._transport.timers import Timer, call_later, tell_later
 from phoenix_actor._transport.wire import _ReadAhead, _Wire, encode_frame
 from phoenix_actor.runtime._choice import RuntimeChoice, blocking, current_pool
 
@@ -119,6 +122,7 @@ class TransportActor(RuntimeChoice):
         self._handover = threading.Lock()  # the hand-over to the reader, or the shutdown
         self._connect_over = threading.Event()  # the connect job has ended
         self._connect_started = False
+        self._expired = False  # connect_timeout passed (written by the timer thread)
 
     # -- actor side ---------------------------------------------------------------
 
@@ -149,7 +153,7 @@ class TransportActor(RuntimeChoice):
         elif isinstance(message, _PongDue):
             self._pong_due(message.sequence)
         else:
-            logger.warning("transport ignored an unexpected message: %r", message)
+            logger.warning("transport ignored an unexpected message: %s", Bounded(message))
 
     def on_stop(self) -> None:
         self._report(TransportDown("the transport actor was stopped"))
@@ -171,7 +175,9 @@ class TransportActor(RuntimeChoice):
     def _send(self, message: _Send) -> None:
         try:
             if not self._closing.is_set():
-                self._wire.write(message.data)
+                # An empty counted message carries only a direct write's tail: that
+                # frame was counted when its write began.
+                self._wire.write(message.data, counted=message.counted and bool(message.data))
         except (OSError, websocket.WebSocketException) as exc:
             # The reader sees the broken connection and reports it; make sure it wakes.
             logger.debug("send failed (%s); aborting the connection", exc)
@@ -244,9 +250,16 @@ class TransportActor(RuntimeChoice):
     def _open(self) -> DisconnectReason | None:
         """Connect, then hand the reading to the reader: why it failed, or None."""
         options, plan = self._options, self._plan
+        # One deadline for TCP, TLS and the upgrade together.
+        deadline = time.monotonic() + options.connect_timeout
+        watchdog: Timer | None = None
         try:
-            opened = self._wire.open(self._url, plan, options.connect_timeout)
-            ahead = None if opened is None else _ReadAhead(opened)
+            opened = self._wire.open(self._url, plan, deadline)
+            if opened is None:
+                # Through a proxy websocket-client opens the socket, and bounds each
+                # step alone: the watchdog aborts the attempt at the deadline.
+                watchdog = call_later(deadline - time.monotonic(), self._expire)
+            ahead = None if opened is None else _ReadAhead(opened, deadline)
             self._ws.connect(  # type: ignore[no-untyped-call]
                 self._url,
                 header=plan.header,
@@ -258,11 +271,11 @@ class TransportActor(RuntimeChoice):
             )
             if ahead is not None:
                 self._ws.sock = opened  # what was read past the upgrade: the first frames
-        except websocket.WebSocketException as exc:
-            redirect = self._redirect()
-            return redirect if redirect is not None else _failure_reason(exc)
         except Exception as exc:  # noqa: BLE001 -- every failure becomes a reason
-            return _failure_reason(exc)
+            return self._connect_failure(exc, deadline)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
         headers = self._ws.getheaders() or {}
         problem = plan.check_selected(headers.get("sec-websocket-protocol"))
         if problem is not None:
@@ -292,6 +305,22 @@ class TransportActor(RuntimeChoice):
         if self._listener.frames(frames) is False and self._reading is not None:
             self._reading.held = True
 
+    def _expire(self) -> None:
+        """connect_timeout passed while websocket-client connects through a proxy."""
+        self._expired = True
+        self._abort()
+
+    def _connect_failure(self, exc: Exception, deadline: float) -> DisconnectReason:
+        """Why connecting failed; past the deadline, a timeout whatever broke."""
+        timeout = self._options.connect_timeout
+        if self._expired or (
+            time.monotonic() >= deadline
+            and isinstance(exc, (websocket.WebSocketTimeoutException, TimeoutError))
+        ):
+            return ConnectFailed("timeout", f"no websocket connection within {timeout} s")
+        redirect = self._redirect() if isinstance(exc, websocket.WebSocketException) else None
+        return redirect if redirect is not None else _failure_reason(exc)
+
     def _mark_closed(self) -> None:
         """A close frame is on its way: websocket-client's ``connected`` turns False."""
         self._ws.connected = False
@@ -307,7 +336,7 @@ class TransportActor(RuntimeChoice):
     def _answer_nowait(self, data: bytes) -> None:
         """Write a control frame without waiting (the reader): what cannot be written
         now goes to the actor, which writes it."""
-        rest = self._wire.write_or_rest(data)
+        rest = self._wire.write_or_rest(data, counted=False)
         if rest is not None:
             with contextlib.suppress(pykka.ActorDeadError):
                 self.actor_ref.tell(_Send(rest, counted=False))
@@ -351,6 +380,11 @@ class _ActorTransport:
         reading = self._wire.reading
         if reading is not None:
             READER.resume(reading)
+
+    def frames_sent(self) -> int:
+        """How many of the frames given to :meth:`send` were written, at least in part
+        (the first ones: they go out in order). Final once :meth:`close` returned."""
+        return self._wire.begun
 
     def close(self) -> None:
         """Close gracefully (a close frame) if the transport answers at once; else abort.

@@ -54,5 +54,10 @@ class Transport(Protocol):
     def close(self) -> None:
         """Close the connection and release every resource; idempotent."""
 
+    # Optional: ``frames_sent() -> int``, how many of the frames given to ``send`` (the
+    # first ones, in order) were written to the connection, at least in part. Read
+    # after ``close``. Without it, every request awaiting its reply when the
+    # connection closes fails with ReplyLostError (it may have left).
+
 
 TransportFactory = Callable[[str, TransportOptions, TransportListener], Transport]

@@ -114,7 +114,9 @@ def _call(produce: Callable[[], object], what: str) -> object:
     try:
         return produce()
     except Exception as exc:
-        raise ConfigError(f"the {what} callable raised {type(exc).__name__}: {exc}") from exc
+        # By type only: the message of an exception from credential code may quote a
+        # credential (the exception itself is the __cause__).
+        raise ConfigError(f"the {what} callable raised {type(exc).__name__}") from exc
 
 
 def parse_proxy(url: str) -> dict[str, Any]:

@@ -54,11 +54,15 @@ class HandshakeRejected(DisconnectReason):
 
     Phoenix answers 403 when the socket's ``connect`` refuses the params, when ``vsn``
     is not a supported version, or when the Origin header is not allowed.
+
+    ``headers`` and ``body`` are the response's, for code that asks for them; they are
+    left out of the repr and of :meth:`describe` (so out of every log record): a server
+    that echoes its request would put the credentials it was sent there.
     """
 
     status: int
-    headers: Mapping[str, str] = field(default_factory=dict, compare=False)
-    body: bytes = field(default=b"", compare=False)
+    headers: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    body: bytes = field(default=b"", compare=False, repr=False)
 
     @property
     def reason_phrase(self) -> str:

@@ -107,3 +107,9 @@ def tell_later(ref: pykka.ActorRef[Any], delay: float, message: object) -> Timer
     nothing happens if the actor has stopped by then."""
     tell = ref.tell
     return SCHEDULER.call_later(delay, lambda: _tell_quietly(tell, message))
+
+
+def call_later(delay: float, callback: Callable[[], None]) -> Timer:
+    """Run ``callback()`` (quick, never blocking) after ``delay`` seconds on the shared
+    timer thread."""
+    return SCHEDULER.call_later(delay, callback)

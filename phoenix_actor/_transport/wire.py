@@ -19,6 +19,7 @@ import socket
 import ssl
 import struct
 import threading
+import time
 from typing import Any
 
 import websocket
@@ -58,6 +59,22 @@ def send_all(sock: socket.socket, data: bytes) -> None:
         view = view[sent:]
 
 
+#: The longest line of the server's answer to the upgrade (as websockets).
+MAX_UPGRADE_LINE = 8192
+#: The most header lines in that answer (as websockets).
+MAX_UPGRADE_HEADERS = 128
+#: The most bytes of that answer: status line, headers and a refusal's body.
+MAX_UPGRADE_RESPONSE = 65536
+
+
+class UpgradeTooLarge(websocket.WebSocketException):
+    """The server's answer to the upgrade broke one of the limits above."""
+
+
+def upgrade_timeout() -> TimeoutError:
+    return TimeoutError("no websocket connection within connect_timeout")
+
+
 _HEADER_16 = struct.Struct("!BBH").pack
 _HEADER_64 = struct.Struct("!BBQ").pack
 
@@ -85,24 +102,65 @@ def encode_frame(data: bytes, opcode: int, key: bytes | None = None) -> bytes:
 
 
 class _ReadAhead:
-    """The socket during the HTTP upgrade, read 4 KiB at a time.
+    """The socket during the HTTP upgrade, read 4 KiB at a time, within a deadline.
 
     websocket-client reads the upgrade response one byte per ``recv``; this serves those
-    reads from memory. What it read past the response (frames the server sent at once)
-    is left in :attr:`buffered`, for the reader's frame parser.
+    reads from memory. Every read of the socket waits at most until ``deadline`` (a
+    ``time.monotonic()`` value), so a server that trickles its answer cannot stretch
+    ``connect_timeout``; and the answer is held to :data:`MAX_UPGRADE_LINE`,
+    :data:`MAX_UPGRADE_HEADERS` and :data:`MAX_UPGRADE_RESPONSE` (:class:`UpgradeTooLarge`).
+    What it read past the response (frames the server sent at once) is left in
+    :attr:`buffered`, for the reader's frame parser.
     """
 
-    __slots__ = ("_sock", "buffered")
+    __slots__ = ("_deadline", "_head_done", "_line", "_lines", "_sock", "_total", "buffered")
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
         self._sock = sock
+        self._deadline = deadline
         self.buffered = b""
+        self._total = 0  # bytes of the response served so far
+        self._line = 0  # length of the current line
+        self._lines = 0  # complete lines (the status line, then headers)
+        self._head_done = False
 
     def recv(self, size: int) -> bytes:
         if not self.buffered:
+            remaining = self._deadline - time.monotonic()
+            if remaining <= 0:
+                raise upgrade_timeout()
+            self._sock.settimeout(remaining)
             self.buffered = self._sock.recv(4096)
         data, self.buffered = self.buffered[:size], self.buffered[size:]
+        self._count(data)
         return data
+
+    def _count(self, data: bytes) -> None:
+        self._total += len(data)
+        if self._total > MAX_UPGRADE_RESPONSE:
+            raise UpgradeTooLarge(
+                f"the upgrade response is longer than {MAX_UPGRADE_RESPONSE} bytes"
+            )
+        start = 0
+        while not self._head_done:
+            end = data.find(b"\n", start)
+            self._line += (len(data) if end < 0 else end) - start
+            if self._line > MAX_UPGRADE_LINE + 1:  # + 1: the line's CR
+                raise UpgradeTooLarge(
+                    f"a line of the upgrade response is longer than {MAX_UPGRADE_LINE} bytes"
+                )
+            if end < 0:
+                return
+            if self._line <= 1:  # an empty line (or a lone CR) ends the head
+                self._head_done = True
+                return
+            self._lines += 1
+            self._line = 0
+            start = end + 1
+            if self._lines > MAX_UPGRADE_HEADERS + 1:  # + 1: the status line
+                raise UpgradeTooLarge(
+                    f"the upgrade response has more than {MAX_UPGRADE_HEADERS} headers"
+                )
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
@@ -112,7 +170,18 @@ class _Wire:
     """The websocket of one attempt, shared by the transport actor, its reader and the
     owner's handle, which may abort it from its own thread."""
 
-    __slots__ = ("_opening", "_tail", "closing", "direct", "queued", "reading", "written", "ws")
+    __slots__ = (
+        "_opening",
+        "_tail",
+        "begun",
+        "closing",
+        "dead",
+        "direct",
+        "queued",
+        "reading",
+        "written",
+        "ws",
+    )
 
     def __init__(self, plan: ConnectPlan) -> None:
         self.closing = threading.Event()
@@ -127,6 +196,12 @@ class _Wire:
         self.direct = False
         #: The connection as the reader sees it, once handed over (``reader.ReadConnection``).
         self.reading: Any = None
+        #: The owner's frames whose write began (under ``ws.lock``): those that may have
+        #: reached the server. Frames go out in order, so they are the first ones.
+        self.begun = 0
+        #: The connection is broken (a write failed, or it was aborted): nothing more is
+        #: written, so nothing more is counted in :attr:`begun`.
+        self.dead = False
         self.ws = websocket.WebSocket(
             enable_multithread=True,
             skip_utf8_validation=True,
@@ -134,8 +209,9 @@ class _Wire:
             sockopt=list(plan.sockopt),
         )
 
-    def open(self, url: str, plan: ConnectPlan, timeout: float) -> socket.socket | None:
-        """Open the TCP connection (and TLS) where :meth:`abort` can reach it.
+    def open(self, url: str, plan: ConnectPlan, deadline: float) -> socket.socket | None:
+        """Open the TCP connection (and TLS) where :meth:`abort` can reach it, by
+        ``deadline`` (a ``time.monotonic()`` value; else ``TimeoutError``).
 
         websocket-client would open it out of reach, so that a stop could not interrupt a
         connect or a TLS handshake to an unresponsive host. Through a proxy (given, or
@@ -163,7 +239,11 @@ class _Wire:
             if self.closing.is_set():
                 sock.close()
                 raise ConnectionAbortedError("the transport was closed while connecting")
-            sock.settimeout(timeout)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                sock.close()
+                raise upgrade_timeout()
+            sock.settimeout(remaining)
             for option in (*websocket_socket.DEFAULT_SOCKET_OPTION, *plan.sockopt):
                 sock.setsockopt(*option)
             try:
@@ -175,6 +255,11 @@ class _Wire:
                 error = exc
                 continue
             if secure:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    sock.close()
+                    raise upgrade_timeout()
+                sock.settimeout(remaining)  # the TLS handshake's
                 # Wrapped without the handshake first: the wrapper takes the descriptor
                 # over, so it is what abort() must reach during the handshake.
                 sslopt = {**plan.sslopt, "do_handshake_on_connect": False}
@@ -201,7 +286,7 @@ class _Wire:
         sock.setblocking(False)
         self.direct = not isinstance(sock, ssl.SSLSocket)
 
-    def write_nowait(self, data: bytes) -> bool:
+    def write_nowait(self, data: bytes, counted: bool = True) -> bool:
         """Write ``data`` now if that cannot block; True when the frame is taken care of.
 
         Called from the owner's thread. False means nothing was written (not connected
@@ -219,7 +304,7 @@ class _Wire:
         try:
             if self._tail:
                 return False
-            if self.closing.is_set():
+            if self.closing.is_set() or self.dead:
                 return True
             try:
                 sent = sock.send(data)
@@ -229,14 +314,15 @@ class _Wire:
                 self.abort()  # the reader sees it and reports the lost connection
                 return True
             self._tail = data[sent:]
+            self.begun += counted
             return True
         finally:
             lock.release()
 
-    def write_or_rest(self, data: bytes) -> bytes | None:
+    def write_or_rest(self, data: bytes, counted: bool = True) -> bytes | None:
         """:meth:`write_nowait`, then what is left for a blocking :meth:`write`: None
         (nothing), ``data`` (nothing was written) or ``b""`` (only the tail)."""
-        if not self.write_nowait(data):
+        if not self.write_nowait(data, counted):
             return data
         return b"" if self._tail else None
 
@@ -245,22 +331,29 @@ class _Wire:
         """Part of a frame is still to be written (by the next :meth:`write`)."""
         return bool(self._tail)
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, counted: bool = False) -> None:
         """Write the tail of a direct write, then ``data``; blocks until both are sent.
+        ``counted``: ``data`` is one of the owner's frames (:attr:`begun`).
 
         Raises ``OSError`` (or ``WebSocketException``) when the connection is broken.
         """
         with self.ws.lock:
             sock = self.ws.sock
-            if sock is None:
+            if sock is None or self.dead:
                 raise websocket.WebSocketConnectionClosedException("the socket is closed")
+            self.begun += counted
             data, self._tail = self._tail + data, b""
             if data:
-                send_all(sock, data)
+                try:
+                    send_all(sock, data)
+                except BaseException:
+                    self.dead = True
+                    raise
 
     def abort(self) -> None:
         """Shut the TCP connection down: wakes the reader and fails a blocked write; also
         interrupts a connect or TLS handshake in progress."""
+        self.dead = True
         sock = self.ws.sock or self._opening
         if sock is not None:
             with contextlib.suppress(OSError):

@@ -105,6 +105,17 @@ class _PooledInbox:
         """How many messages wait, as ``queue.Queue.qsize`` says it."""
         return len(self._queue)
 
+    def take(self, which: Callable[[Envelope[Any]], bool]) -> list[Envelope[Any]]:
+        """Remove the waiting envelopes ``which`` accepts and return them; the others,
+        and envelopes put meanwhile, keep their order (the actor's own turn only)."""
+        popped: list[Envelope[Any]] = []
+        queue_ = self._queue
+        while queue_:  # put() only appends: what is popped here came before it
+            popped.append(queue_.popleft())
+        taken = [envelope for envelope in popped if which(envelope)]
+        queue_.extendleft(reversed([envelope for envelope in popped if not which(envelope)]))
+        return taken
+
     def get_nowait(self) -> Envelope[Any]:
         """Take the next waiting envelope now, as ``queue.Queue.get_nowait`` does (the
         actor's own turn only, e.g. to answer what waits at ``on_stop``)."""

@@ -10,18 +10,20 @@ worker that waits on one lets a spare run meanwhile.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import queue
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import pykka
 
-from phoenix_actor.runtime._actor import PooledActor
+from phoenix_actor.runtime._actor import PooledActor, _PooledInbox
 from phoenix_actor.runtime._future import PooledFuture
 from phoenix_actor.runtime._pool import WorkerPool, current_worker
 
 if TYPE_CHECKING:
     from pykka._actor import ActorInbox
+    from pykka._envelope import Envelope
 
 
 @contextmanager
@@ -73,3 +75,20 @@ class RuntimeChoice(PooledActor, pykka.ThreadingActor):
             pykka.ThreadingActor._start_actor_loop(self)
         else:
             PooledActor._start_actor_loop(self)
+
+
+def take_waiting(inbox: Any, which: Callable[[Envelope[Any]], bool]) -> list[Envelope[Any]]:
+    """Remove the waiting envelopes ``which`` accepts from an actor's ``inbox`` (a
+    ``queue.Queue`` or a pooled inbox) and return them; the others keep their order,
+    and so do messages put meanwhile. Call it from the actor's own message."""
+    if isinstance(inbox, _PooledInbox):
+        return inbox.take(which)
+    if not isinstance(inbox, queue.Queue):
+        return []  # an inbox of another runtime: nothing is taken
+    with inbox.mutex:  # senders wait meanwhile: the order holds
+        waiting = list(inbox.queue)
+        taken = [envelope for envelope in waiting if which(envelope)]
+        if taken:
+            inbox.queue.clear()
+            inbox.queue.extend(envelope for envelope in waiting if not which(envelope))
+    return taken

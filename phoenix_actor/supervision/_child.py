@@ -16,6 +16,7 @@ from typing import Any
 
 import pykka
 
+from phoenix_actor._protocol.logtext import Bounded
 from phoenix_actor._socket.actor import SocketActor
 from phoenix_actor._socket.client import SocketClient
 from phoenix_actor._socket.config import Config
@@ -51,7 +52,7 @@ def _tell(target: pykka.ActorRef[Any] | None, message: object) -> None:
     try:
         target.tell(message)
     except pykka.ActorDeadError:
-        logger.debug("%s has stopped; %r was not delivered", target, message)
+        logger.debug("%s has stopped; %s was not delivered", target, Bounded(message))
 
 
 @dataclass(frozen=True, slots=True)

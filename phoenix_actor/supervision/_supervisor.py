@@ -13,6 +13,7 @@ from typing import Any
 
 import pykka
 
+from phoenix_actor._protocol.logtext import Bounded
 from phoenix_actor._socket import exit as _exit
 from phoenix_actor._socket.config import Backoff, _check_backoff, backoff_delay
 from phoenix_actor._transport.timers import Timer, tell_later
@@ -206,7 +207,7 @@ class Supervisor(pykka.ThreadingActor):
     def _child_stopped(self, message: ChildStopped) -> None:
         child = self._by_urn.pop(message.ref.actor_urn, None)
         if child is None or self._stopping:
-            logger.debug("supervisor %r ignores %r", self.name, message)
+            logger.debug("supervisor %r ignores %s", self.name, Bounded(message))
             return
         child.ref, child.state, child.last_reason = None, "stopped", message.reason
         self._emit(message)

@@ -107,6 +107,10 @@ class FakeConnection:
             self._resumes += 1
             self._reading.set()
 
+    def frames_sent(self) -> int:
+        """Every frame the client sent reached this fake server (see ``Transport``)."""
+        return len(self.frames)
+
     # -- driving the client -------------------------------------------------------
 
     def accept(self) -> None:

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Union
 
+from phoenix_actor._protocol.logtext import Bounded
 from phoenix_actor.testing._server.protocol import is_graceful
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ class Channel:
 
     def handle_info(self, message: Any, socket: ChannelSocket) -> StopChannel | None:
         """Handle a message sent with :meth:`ChannelSocket.send_info`. Default: log it."""
-        logger.warning("%s ignored message %r", type(self).__name__, message)
+        logger.warning("%s ignored message %s", type(self).__name__, Bounded(message))
         return None
 
     def terminate(self, reason: str, socket: ChannelSocket) -> None:

@@ -32,6 +32,7 @@ from phoenix_actor._protocol.constants import (
     STATUS_ERROR,
     STATUS_OK,
 )
+from phoenix_actor._protocol.logtext import Bounded
 from phoenix_actor.testing._server.channel import (
     Channel,
     ChannelSocket,
@@ -60,6 +61,8 @@ logger = logging.getLogger("phoenix_actor.testing.server")
 _UNMATCHED = {"reason": "unmatched topic"}
 _TOO_MANY = {"reason": "too many channels joined"}
 _JOIN_CRASHED = {"reason": "join crashed"}
+#: How long a close waits for a registered connection's handshake to finish.
+_START_WAIT = 10.0
 
 
 class TransportClosed(Exception):
@@ -116,6 +119,10 @@ class Connection:
         self.serializer = admission.serializer
         #: Set once the connection starts closing; channel work stops then.
         self.closing_event = threading.Event()
+        #: Set when the connection is served (its 101 was sent), or discarded: the
+        #: connection is registered before, and a close waits for it.
+        self._started = threading.Event()
+        self._discarded = False
         self._transport = transport
         self._send_lock = threading.Lock()
         self._closer: threading.Thread | None = None
@@ -131,12 +138,12 @@ class Connection:
         """Send one frame unless the connection is closing (then it is dropped)."""
         with self._send_lock:
             if self.closing_event.is_set():
-                logger.debug("conn %s closing: dropped %r", self.conn_id, frame)
+                logger.debug("conn %s closing: dropped %s", self.conn_id, Bounded(frame))
                 return
             try:
                 self._transport.send(frame)
             except TransportClosed:
-                logger.debug("conn %s closed: dropped %r", self.conn_id, frame)
+                logger.debug("conn %s closed: dropped %s", self.conn_id, Bounded(frame))
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake with ``code`` (no-op if already closing)."""
@@ -165,8 +172,16 @@ class Connection:
 
     # -- reader thread -----------------------------------------------------------------
 
+    def discard(self) -> None:
+        """The 101 was never sent: nothing is to be served or closed gracefully."""
+        with self._send_lock:
+            self._discarded = True
+            self.closing_event.set()
+        self._started.set()
+
     def run(self) -> None:
         """Serve the connection until it closes; returns after every thread ended."""
+        self._started.set()
         self._worker.start()
         try:
             self._read_loop()
@@ -220,6 +235,10 @@ class Connection:
         self.submit(functools.partial(self._dispatch, message))
 
     def _close_transport(self, code: int, reason: str) -> None:
+        # Closed before its 101 was sent: wait until it is open (or will never be).
+        if not self._started.wait(_START_WAIT) or self._discarded:
+            self._transport.abort()
+            return
         try:
             self._transport.close(code, reason)
         except Exception:
@@ -330,7 +349,9 @@ class Connection:
     def deliver_info(self, sock: ChannelSocket, message: Any) -> None:
         """Run ``handle_info`` (worker thread; dropped unless the channel is joined)."""
         if not sock.joined:
-            logger.debug("conn %s: %r gone, dropped info %r", self.conn_id, sock.topic, message)
+            logger.debug(
+                "conn %s: %r gone, dropped info %s", self.conn_id, sock.topic, Bounded(message)
+            )
             return
         try:
             result = _checked_info(sock._handler.handle_info(message, sock))

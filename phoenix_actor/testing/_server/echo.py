@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from phoenix_actor._protocol.logtext import Bounded
 from phoenix_actor.testing._server.channel import (
     Channel,
     ChannelSocket,
@@ -122,7 +123,7 @@ class EchoChannel(Channel):
             case ("crash",):
                 raise RuntimeError("crash requested")
             case _:
-                logger.debug("EchoChannel %r ignored %r", socket.topic, message)
+                logger.debug("EchoChannel %r ignored %s", socket.topic, Bounded(message))
         return None
 
 

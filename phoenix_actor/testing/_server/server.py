@@ -164,7 +164,9 @@ class PhoenixServer:
                 self.host,
                 self._port,
                 admit=self._admit,
-                handle=self._serve,
+                register=self._register,
+                serve_session=self._serve,
+                discard=self._discard,
                 close_timeout=self.close_timeout,
                 logger=logging.getLogger("phoenix_actor.testing.server.websockets"),
                 auth_token=self.auth_token,
@@ -359,27 +361,34 @@ class PhoenixServer:
         self.events.append(("refused", params))
         return 403, ""
 
-    def _serve(self, transport: Transport, admission: Admission) -> None:
-        """Serve one accepted websocket (on the library's handler thread)."""
+    def _register(self, transport: Transport, admission: Admission) -> Connection | None:
+        """Register an accepted websocket before its 101 is sent (None: stopping)."""
         with self._lock:
             if self._state != "running":
-                connection = None
-            else:
-                conn_id = next(self._conn_ids)
-                connection = Connection(self, conn_id, transport, admission)
-                self._connections[conn_id] = connection
-        if connection is None:  # accepted while stopping
-            transport.close(1001, "")
-            transport.finish()
-            return
-        threading.current_thread().name = f"phoenix-server-conn{conn_id}"
+                return None
+            conn_id = next(self._conn_ids)
+            connection = Connection(self, conn_id, transport, admission)
+            self._connections[conn_id] = connection
         self.events.append(("connect", conn_id, admission.params))
+        return connection
+
+    def _serve(self, connection: Connection) -> None:
+        """Serve one registered websocket (on the library's handler thread)."""
+        threading.current_thread().name = f"phoenix-server-conn{connection.conn_id}"
         try:
             connection.run()
         finally:
-            with self._lock:
-                del self._connections[conn_id]
-            self.events.append(("disconnect", conn_id))
+            self._forget(connection)
+
+    def _discard(self, connection: Connection) -> None:
+        """A registered websocket whose 101 could not be sent: it never opened."""
+        connection.discard()
+        self._forget(connection)
+
+    def _forget(self, connection: Connection) -> None:
+        with self._lock:
+            del self._connections[connection.conn_id]
+        self.events.append(("disconnect", connection.conn_id))
 
     def _route(self, topic: str) -> Callable[[], Channel] | None:
         with self._lock:

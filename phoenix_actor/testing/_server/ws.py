@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import OPEN
 from websockets.sync.server import Server, ServerConnection, serve
 from websockets.typing import Subprotocol
 
@@ -89,17 +90,31 @@ def _keep_subprotocols(headers: MutableMapping[str, str], offered: Sequence[str]
 
 
 class _PhoenixServerConnection(ServerConnection):
-    """A server connection that remembers its admission and when the client last spoke."""
+    """A server connection that remembers its admission, the session registered for it
+    before the 101 went out, and when the client last spoke."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Set before the base class starts its reading thread, which calls process_event.
         self.last_activity = time.monotonic()
         self.admission: Admission | None = None
+        self.session: Any = None  # what ``register`` returned
+        self.discard: Callable[[Any], None] | None = None
         super().__init__(*args, **kwargs)
 
     def process_event(self, event: Any) -> None:
         self.last_activity = time.monotonic()
         super().process_event(event)
+
+    def handshake(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().handshake(*args, **kwargs)
+        finally:
+            # Registered, but the 101 did not go out (or the client left): no handler
+            # will run for it, so the registration is undone here.
+            if self.session is not None and self.protocol.state is not OPEN:
+                session, self.session = self.session, None
+                if self.discard is not None:
+                    self.discard(session)
 
 
 class WebsocketTransport:
@@ -141,7 +156,9 @@ def start_listener(
     port: int,
     *,
     admit: AdmitFunction,
-    handle: Callable[[WebsocketTransport, Admission], None],
+    register: Callable[[WebsocketTransport, Admission], Any],
+    serve_session: Callable[[Any], None],
+    discard: Callable[[Any], None],
     close_timeout: float,
     logger: logging.Logger,
     auth_token: bool = True,
@@ -150,7 +167,11 @@ def start_listener(
     """Bind and listen now; serve on a new thread. Returns the server and that thread.
 
     With ``auth_token``, the ``phoenix`` subprotocol is selected when offered (``admit``
-    has refused what Phoenix refuses); without, subprotocols are ignored.
+    has refused what Phoenix refuses); without, subprotocols are ignored. An accepted
+    connection is registered (``register``) before its 101 is sent, so that it is known
+    by the time the client sees it open; ``register`` returning None (the server is
+    stopping) answers 503 instead. The handler thread then runs ``serve_session``, or
+    ``discard`` when the 101 could not be sent.
     """
 
     def process_request(ws: ServerConnection, request: Request) -> Response | None:
@@ -167,6 +188,21 @@ def start_listener(
             ws.admission = decision
         return None
 
+    def process_response(
+        ws: ServerConnection, request: Request, response: Response
+    ) -> Response | None:
+        if (
+            response.status_code != 101
+            or not isinstance(ws, _PhoenixServerConnection)
+            or ws.admission is None
+        ):
+            return None
+        session = register(WebsocketTransport(ws), ws.admission)
+        if session is None:
+            return ws.respond(503, "Server is shutting down.\n")
+        ws.session, ws.discard = session, discard
+        return None
+
     def select_subprotocol(
         ws: ServerConnection, offered: Sequence[Subprotocol]
     ) -> Subprotocol | None:
@@ -175,14 +211,15 @@ def start_listener(
         return None
 
     def handler(ws: ServerConnection) -> None:
-        if isinstance(ws, _PhoenixServerConnection) and ws.admission is not None:
-            handle(WebsocketTransport(ws), ws.admission)
+        if isinstance(ws, _PhoenixServerConnection) and ws.session is not None:
+            serve_session(ws.session)
 
     server = serve(
         handler,
         host,
         port,
         process_request=process_request,
+        process_response=process_response,
         select_subprotocol=select_subprotocol,
         ssl=ssl_context,
         compression=None,  # Phoenix's default: compress: false
