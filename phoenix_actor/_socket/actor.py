@@ -17,9 +17,12 @@ import threading
 import time
 from typing import Any
 
+import pykka
+
 from phoenix_actor._protocol import session as s
 from phoenix_actor._protocol.message import Frame
 from phoenix_actor._protocol.url import Params, build_url, check_url, redact_url, resolve_params
+from phoenix_actor._socket.channels import Channels
 from phoenix_actor._socket.client import (
     CallbackResult,
     Connect,
@@ -49,8 +52,10 @@ from phoenix_actor._socket.mailbox import (
     check_timeout,
 )
 from phoenix_actor._socket.observer import ChannelState, SocketState
-from phoenix_actor._socket.recovery import RecoveryMixin
-from phoenix_actor._socket.replies import RepliesMixin
+from phoenix_actor._socket.reconnects import Reconnects
+from phoenix_actor._socket.rejoins import Rejoins
+from phoenix_actor._socket.replies import Replies
+from phoenix_actor._socket.states import States
 from phoenix_actor._transport.base import Transport
 from phoenix_actor._transport.reasons import (
     ConnectFailed,
@@ -92,7 +97,7 @@ def _default_config() -> Config:
     return Config()
 
 
-class SocketActor(RecoveryMixin, RepliesMixin):
+class SocketActor(pykka.ThreadingActor):
     """A Pykka actor running a :class:`SocketClient`'s callbacks.
 
     ``SocketActor.start(client, config, **options)`` calls ``client.init()`` in the
@@ -119,7 +124,6 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         self._transport: Transport | None = None
         self._generation = 0
         self._live_generation: int | None = None
-        self._state = SocketState.DISCONNECTED
         self._observer = config.observer
         self._credits: threading.Semaphore | None = None
         self._attempt_started = 0.0
@@ -129,8 +133,14 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         self._pending_calls: set[Caller] = set()
         self._conn = Connection(self, None)
         self._heartbeat_timer: Timer | None = None
-        self._init_recovery()
-        self._init_replies()
+        # the parts: each gets what it uses, never the actor
+        self._states = states = States(config.observer)
+        self._reconnects = Reconnects(config, self._later)
+        self._rejoins = rejoins = Rejoins(config, self._later)
+        self._replies = replies = Replies(config, self._later, states)
+        self._channels = Channels(
+            config, self._session, send=self._send, states=states, rejoins=rejoins, replies=replies
+        )
         first = client.init()
         if not isinstance(first, (Connect, NoConnect)):
             raise ConfigError(
@@ -144,13 +154,18 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         self._connect_at_start = isinstance(first, Connect)
 
     def __repr__(self) -> str:
-        return f"<SocketActor {type(self._client).__name__} {self._state.value}>"
+        return f"<SocketActor {type(self._client).__name__} {self._states.socket.value}>"
 
     @property
     def state(self) -> SocketState:
         """The connection's state: read it in the actor thread, or from another thread with
         ``ref.proxy().state.get()`` (``Socket.state`` does it for you)."""
-        return self._state
+        return self._states.socket
+
+    @property
+    def reconnect_at(self) -> float | None:
+        """``time.monotonic()`` of the scheduled reconnect, if any (actor thread only)."""
+        return self._reconnects.at
 
     @property
     def stop_reason(self) -> Any:
@@ -160,7 +175,10 @@ class SocketActor(RecoveryMixin, RepliesMixin):
 
     def channel_states(self) -> dict[str, ChannelState]:
         """Each topic that is not closed, with its state (actor thread only)."""
-        return dict(self._channels)
+        return self._states.channels()
+
+    def _later(self, delay: float, message: object) -> Timer:
+        return tell_later(self.actor_ref, delay, message)
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -184,18 +202,19 @@ class SocketActor(RecoveryMixin, RepliesMixin):
             logger.exception("%s.terminate raised", type(self._client).__name__)
 
     def _shutdown(self) -> None:
-        self._set_state(SocketState.STOPPED)
-        self._cancel_reconnect()
-        self._cancel_rejoins()
+        states = self._states
+        states.set_socket(SocketState.STOPPED)
+        self._reconnects.cancel()
+        self._rejoins.cancel_all()
         self._close_transport()
         self._session.disconnected()
-        for topic in list(self._channels):
-            self._set_channel(topic, ChannelState.CLOSED)
+        for topic in states.channels():
+            states.set_channel(topic, ChannelState.CLOSED)
         stopped = "the socket stopped before the reply came"
-        self._fail_sent(lambda: SocketStoppedError(stopped))
-        self._fail_buffered(lambda _waiter: True, lambda: SocketStoppedError(stopped))
+        self._replies.fail_sent(lambda: SocketStoppedError(stopped))
+        self._channels.fail_buffered(lambda: SocketStoppedError(stopped))
         self._fail_waiting_calls()
-        self._cancel_deadlines()
+        self._replies.cancel_deadlines()
 
     def _fail_waiting_calls(self) -> None:
         # Requests told to the actor but not handled, and calls still awaiting a reply.
@@ -246,9 +265,9 @@ class SocketActor(RecoveryMixin, RepliesMixin):
 
     def _connect(self, command: Connect) -> None:
         if self._transport is not None:
-            logger.warning("Connect ignored: the socket is already %s", self._state.value)
+            logger.warning("Connect ignored: the socket is already %s", self._states.socket.value)
             return
-        self._cancel_reconnect()
+        self._reconnects.cancel()
         if command.url is not None:
             self._url = command.url
         if command.params is not None:
@@ -265,9 +284,9 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         credits = None if limit is None else threading.Semaphore(limit)
         listener = _Listener(self.actor_ref, generation, credits)
         logger.info("connecting to %s", redact_url(url))
-        self._set_state(SocketState.CONNECTING)
+        self._states.set_socket(SocketState.CONNECTING)
         self._attempt_started = time.monotonic()
-        self._observe("connect_attempt", self._reconnect_tries + 1)
+        self._states.observe("connect_attempt", self._reconnects.tries + 1)
         try:
             self._transport = self._factory(url, self.config.transport_options, listener)
             self._credits = credits
@@ -278,24 +297,24 @@ class SocketActor(RecoveryMixin, RepliesMixin):
     def _attempt_failed(self, generation: int, reason: DisconnectReason) -> None:
         # Reported through the mailbox: a client answering Connect() to every failure
         # then loops through the mailbox instead of recursing.
-        self._set_state(SocketState.CONNECTING)
+        self._states.set_socket(SocketState.CONNECTING)
         _tell_quietly(self.actor_ref.tell, _Closed(generation, reason))
 
     def _opened(self, generation: int) -> None:
         if generation != self._generation or self._transport is None:
             return
         self._live_generation = generation
-        self._reconnect_tries = 0
-        self._last_reason = None
-        self._set_state(SocketState.CONNECTED)
-        self._observe("connected", time.monotonic() - self._attempt_started)
+        self._reconnects.connected()
+        states = self._states
+        states.last_reason = None
+        states.set_socket(SocketState.CONNECTED)
+        states.observe("connected", time.monotonic() - self._attempt_started)
         self._session.connected()
         self._conn = conn = Connection(self, generation)
         logger.info("connected")
         self._callback("handle_connected", conn)
         if conn.is_connected and not self._stopping:
-            for topic in list(self._wanted):
-                self._rejoin(topic)
+            self._channels.rejoin_all()
         if conn.is_connected:  # after the joins: the first timer starts the timer thread
             self._schedule_heartbeat(generation)
 
@@ -316,12 +335,13 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         self._heartbeat_sent_at = time.monotonic()
         self._schedule_heartbeat(generation)
         if self._observer is not None:
-            self._observe("mailbox_depth", self.actor_inbox.qsize())  # type: ignore[attr-defined]
+            depth = self.actor_inbox.qsize()  # type: ignore[attr-defined]
+            self._states.observe("mailbox_depth", depth)
 
     def _closed(self, generation: int, reason: DisconnectReason) -> None:
         if generation != self._generation:
             return  # an earlier attempt's late report
-        if self._transport is None and self._state is not SocketState.CONNECTING:
+        if self._transport is None and self._states.socket is not SocketState.CONNECTING:
             return  # already handled
         self._lost(reason)
 
@@ -329,19 +349,37 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         """The connection is over (reported, or ended by us): tell the client."""
         self._close_transport()
         self._session.disconnected()
-        self._last_reason = reason
-        self._set_state(SocketState.DISCONNECTED)
+        states = self._states
+        states.last_reason = reason
+        states.set_socket(SocketState.DISCONNECTED)
         self._conn = Connection(self, None)
-        for topic in list(self._channels):
-            self._errored_or_closed(topic)
         logger.info("disconnected: %s", reason.describe())
-        self._cancel_rejoins()  # every wanted topic is rejoined once connected again
         closed = f"the connection closed: {reason.describe()}"
-        self._fail_sent(lambda: ConnectionClosedError(closed))
+        self._channels.disconnected(lambda: ConnectionClosedError(closed))
         self._callback("handle_disconnected", reason)
-        if self._state is SocketState.DISCONNECTED:
+        if states.socket is SocketState.DISCONNECTED:
             no_reconnect = "disconnected, and no reconnect is planned"
-            self._fail_buffered(lambda _waiter: True, lambda: DisconnectedError(no_reconnect))
+            self._channels.fail_buffered(lambda: DisconnectedError(no_reconnect))
+
+    # -- reconnecting -----------------------------------------------------------
+
+    def _reconnect(self, command: Reconnect) -> None:
+        states = self._states
+        if self._transport is not None or states.socket is SocketState.CONNECTING:
+            logger.warning("Reconnect ignored: the socket is already %s", states.socket.value)
+            return
+        reconnects = self._reconnects
+        delay = reconnects.plan(command.after, states.last_reason)
+        if delay is None:
+            return
+        reconnects.schedule(delay)
+        states.set_socket(SocketState.WAITING, max(delay, 0.0))
+        logger.info("reconnecting in %.3f s (attempt %d)", delay, reconnects.tries)
+        states.observe("reconnect_scheduled", reconnects.tries, delay)
+
+    def _reconnect_due(self, token: int) -> None:
+        if self._states.socket is SocketState.WAITING and self._reconnects.due(token):
+            self._connect(Connect())
 
     # -- inbound ----------------------------------------------------------------
 
@@ -357,24 +395,25 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         if isinstance(event, s.MessageReceived):
             self._callback("handle_message", event.topic, event.event, event.payload, conn)
         elif isinstance(event, s.ReplyReceived):
-            if self._waiting:
-                self._on_reply(event)
+            if self._replies.sent:
+                self._channels.reply(event)
             self._callback("handle_reply", event.topic, event.ref, event.payload, conn)
         elif isinstance(event, s.Joined):
-            self._on_joined(event)
+            self._channels.joined(event)
             self._callback("handle_joined", event.topic, event.response, conn)
         elif isinstance(event, s.JoinRefused):
             if event.status != "error":
                 logger.warning("join reply status %r treated as an error", event.status)
-            self._on_join_refused(event)
+            self._channels.join_refused(event)
             self._callback("handle_join_error", event.topic, event.response, conn)
         elif isinstance(event, s.ChannelClosed):
-            self._on_channel_closed(event)
+            self._channels.channel_closed(event)
             name = "handle_channel_error" if event.event == "phx_error" else "handle_channel_closed"
             self._callback(name, event.topic, event.payload, conn)
         elif isinstance(event, s.HeartbeatAcked):
             if self._observer is not None:
-                self._observe("heartbeat_rtt", time.monotonic() - self._heartbeat_sent_at)
+                rtt = time.monotonic() - self._heartbeat_sent_at
+                self._states.observe("heartbeat_rtt", rtt)
         elif isinstance(event, s.MessageDropped):
             logger.debug("dropped %r: %s", event.message, event.reason)
 
@@ -450,9 +489,20 @@ class SocketActor(RecoveryMixin, RepliesMixin):
             return
         message.future.set(value)
 
+    # -- what a Connection uses (SocketSide) ---------------------------------------
+
+    def _joining(self, topic: str, out: s.Outbound) -> None:
+        self._channels.joining(topic, out)
+
+    def _left(self, topic: str, out: s.Outbound) -> None:
+        self._channels.left(topic, out)
+
+    def _request(self, request: _Request) -> None:
+        self._channels.request(request)
+
     def _outside_request(self, message: _Request) -> None:
         try:
-            self._request(message)
+            self._channels.request(message)
         except (PushError, ConfigError) as exc:
             assert message.future is not None  # requests from outside always have one
             _fail(message.future, exc)
@@ -492,13 +542,13 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         elif kind is _HeartbeatDue:
             self._heartbeat_due(message.generation)
         elif kind is _DeadlinesDue:
-            self._deadlines_due(message.token)
+            self._channels.deadlines_due(message.token)
         elif kind is _Request:
             self._outside_request(message)
         elif kind is _ReconnectDue:
             self._reconnect_due(message.token)
         elif kind is _RejoinDue:
-            self._rejoin_timer_fired(message.topic, message.token)
+            self._channels.rejoin_due(message.topic, message.token)
         elif kind is _Call:
             self._call(message)
         elif kind is _Run:

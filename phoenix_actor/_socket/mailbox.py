@@ -6,8 +6,9 @@ report of an earlier attempt is recognised and dropped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import pykka
 
@@ -21,6 +22,17 @@ if TYPE_CHECKING:
     import threading
 
 RequestKind = Literal["join", "leave", "push"]
+
+
+class Cancellable(Protocol):
+    """A scheduled message (a :class:`~phoenix_actor._transport.timers.Timer`)."""
+
+    def cancel(self) -> None: ...
+
+
+#: ``later(delay, message)``: tell the socket actor ``message`` after ``delay`` seconds.
+#: The socket's parts get one instead of the actor (tests give them a recording fake).
+Later = Callable[[float, object], Cancellable]
 
 
 @dataclass(frozen=True, slots=True)
