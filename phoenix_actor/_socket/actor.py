@@ -4,15 +4,21 @@ Everything reaches it through its mailbox: transport reports (tagged with the
 connection's generation, so a late report of an old connection is dropped), timers
 (heartbeat, reconnect, rejoin, reply timeouts), calls from other threads, and any
 other message (given to ``handle_info``). The protocol rules live in
-:class:`~phoenix_actor._protocol.session.Session`; this module routes, and keeps what outlives a
-connection: the topics to rejoin, the pushes waiting in the buffer, the backoff counts.
+:class:`~phoenix_actor._protocol.session.Session`; this module routes, and owns the connection.
+Everything else is a part the actor owns, each given what it uses (never the actor):
+:class:`~phoenix_actor._socket.states.States` (socket and channel states, the observer),
+:class:`~phoenix_actor._socket.reconnects.Reconnects` (backoff and the reconnect timer),
+:class:`~phoenix_actor._socket.rejoins.Rejoins` (the topics to rejoin, their timers),
+:class:`~phoenix_actor._socket.replies.Replies` (futures, the push buffer, deadlines),
+:class:`~phoenix_actor._socket.channels.Channels` (what each session event does to those),
+:class:`~phoenix_actor._socket.heartbeat.Heartbeat` and
+:class:`~phoenix_actor._socket.callbacks.Callbacks` (the user's client, shielded).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import queue
 import threading
 import time
 from typing import Any
@@ -22,19 +28,12 @@ import pykka
 from phoenix_actor._protocol import session as s
 from phoenix_actor._protocol.message import Frame
 from phoenix_actor._protocol.url import Params, build_url, check_url, redact_url, resolve_params
+from phoenix_actor._socket.callbacks import Callbacks
 from phoenix_actor._socket.channels import Channels
-from phoenix_actor._socket.client import (
-    CallbackResult,
-    Connect,
-    NoConnect,
-    NoReply,
-    Reconnect,
-    Reply,
-    SocketClient,
-    Stop,
-)
+from phoenix_actor._socket.client import Connect, NoConnect, Reconnect, SocketClient, Stop
 from phoenix_actor._socket.config import Config
 from phoenix_actor._socket.handles import Caller, Connection, _Run
+from phoenix_actor._socket.heartbeat import Heartbeat
 from phoenix_actor._socket.mailbox import (
     RequestKind,
     _Call,
@@ -50,6 +49,7 @@ from phoenix_actor._socket.mailbox import (
     _RejoinDue,
     _Request,
     check_timeout,
+    fail_told,
 )
 from phoenix_actor._socket.observer import ChannelState, SocketState
 from phoenix_actor._socket.reconnects import Reconnects
@@ -127,15 +127,19 @@ class SocketActor(pykka.ThreadingActor):
         self._observer = config.observer
         self._credits: threading.Semaphore | None = None
         self._attempt_started = 0.0
-        self._heartbeat_sent_at = 0.0
         self._stopping = False
         self._stop_reason: Any = "shutdown"
-        self._pending_calls: set[Caller] = set()
         self._conn = Connection(self, None)
-        self._heartbeat_timer: Timer | None = None
         # the parts: each gets what it uses, never the actor
+        self._callbacks = callbacks = Callbacks(
+            client, config.callback_errors, apply=self._apply, stop=self._begin_stop
+        )
+        self._callback = callbacks.run
+        self._heartbeat = Heartbeat(
+            config.heartbeat_interval, self._session, self._send, self._later
+        )
         self._states = states = States(config.observer)
-        self._reconnects = Reconnects(config, self._later)
+        self._reconnects = Reconnects(config, self._later, states)
         self._rejoins = rejoins = Rejoins(config, self._later)
         self._replies = replies = Replies(config, self._later, states)
         self._channels = Channels(
@@ -189,17 +193,11 @@ class SocketActor(pykka.ThreadingActor):
 
     def on_stop(self) -> None:
         self._shutdown()
-        try:
-            self._client.terminate(self._stop_reason)
-        except Exception:
-            logger.exception("%s.terminate raised", type(self._client).__name__)
+        self._callbacks.terminate(self._stop_reason)
 
     def on_failure(self, *exc_info: object) -> None:
         self._shutdown()
-        try:
-            self._client.terminate(exc_info[1])
-        except Exception:
-            logger.exception("%s.terminate raised", type(self._client).__name__)
+        self._callbacks.terminate(exc_info[1])
 
     def _shutdown(self) -> None:
         states = self._states
@@ -218,22 +216,11 @@ class SocketActor(pykka.ThreadingActor):
 
     def _fail_waiting_calls(self) -> None:
         # Requests told to the actor but not handled, and calls still awaiting a reply.
-        inbox = self.actor_inbox
-        asks = []
-        while True:
-            try:
-                envelope = inbox.get_nowait()  # type: ignore[attr-defined]
-            except queue.Empty:
-                break
-            message = envelope.message
-            if isinstance(message, (_Call, _Run, _Request)) and message.future is not None:
-                _fail(message.future, SocketStoppedError("the socket stopped"))
-            elif envelope.reply_to is not None:
-                asks.append(envelope)
-        for envelope in asks:
-            inbox.put(envelope)  # Pykka answers asks (a second stop()...) at teardown
-        for caller in list(self._pending_calls):
-            caller.fail(SocketStoppedError("the socket stopped before answering"))
+        told = (_Call, _Run, _Request)
+        fail_told(self.actor_inbox, told, lambda: SocketStoppedError("the socket stopped"))
+        self._callbacks.fail_pending(
+            lambda: SocketStoppedError("the socket stopped before answering")
+        )
 
     def _begin_stop(self, reason: Any) -> None:
         if not self._stopping:
@@ -244,9 +231,7 @@ class SocketActor(pykka.ThreadingActor):
     # -- connection -------------------------------------------------------------
 
     def _close_transport(self) -> None:
-        if self._heartbeat_timer is not None:
-            self._heartbeat_timer.cancel()
-            self._heartbeat_timer = None
+        self._heartbeat.stop()
         transport, self._transport = self._transport, None
         self._live_generation = None
         credits, self._credits = self._credits, None
@@ -316,24 +301,16 @@ class SocketActor(pykka.ThreadingActor):
         if conn.is_connected and not self._stopping:
             self._channels.rejoin_all()
         if conn.is_connected:  # after the joins: the first timer starts the timer thread
-            self._schedule_heartbeat(generation)
-
-    def _schedule_heartbeat(self, generation: int) -> None:
-        interval = self.config.heartbeat_interval
-        if interval is not None:
-            self._heartbeat_timer = tell_later(self.actor_ref, interval, _HeartbeatDue(generation))
+            self._heartbeat.start(generation)
 
     def _heartbeat_due(self, generation: int) -> None:
-        interval = self.config.heartbeat_interval
+        interval = self._heartbeat.interval
         if generation != self._live_generation or interval is None:
             return
-        if self._session.pending_heartbeat is not None:
+        if not self._heartbeat.beat(generation):
             logger.warning("no heartbeat reply within %s s: closing", interval)
             self._lost(HeartbeatTimeout(interval))
             return
-        self._send(self._session.heartbeat())
-        self._heartbeat_sent_at = time.monotonic()
-        self._schedule_heartbeat(generation)
         if self._observer is not None:
             depth = self.actor_inbox.qsize()  # type: ignore[attr-defined]
             self._states.observe("mailbox_depth", depth)
@@ -368,18 +345,7 @@ class SocketActor(pykka.ThreadingActor):
         if self._transport is not None or states.socket is SocketState.CONNECTING:
             logger.warning("Reconnect ignored: the socket is already %s", states.socket.value)
             return
-        reconnects = self._reconnects
-        delay = reconnects.plan(command.after, states.last_reason)
-        if delay is None:
-            return
-        reconnects.schedule(delay)
-        states.set_socket(SocketState.WAITING, max(delay, 0.0))
-        logger.info("reconnecting in %.3f s (attempt %d)", delay, reconnects.tries)
-        states.observe("reconnect_scheduled", reconnects.tries, delay)
-
-    def _reconnect_due(self, token: int) -> None:
-        if self._states.socket is SocketState.WAITING and self._reconnects.due(token):
-            self._connect(Connect())
+        self._reconnects.start(command.after)
 
     # -- inbound ----------------------------------------------------------------
 
@@ -412,32 +378,11 @@ class SocketActor(pykka.ThreadingActor):
             self._callback(name, event.topic, event.payload, conn)
         elif isinstance(event, s.HeartbeatAcked):
             if self._observer is not None:
-                rtt = time.monotonic() - self._heartbeat_sent_at
-                self._states.observe("heartbeat_rtt", rtt)
+                self._states.observe("heartbeat_rtt", self._heartbeat.rtt())
         elif isinstance(event, s.MessageDropped):
             logger.debug("dropped %r: %s", event.message, event.reason)
 
     # -- callbacks --------------------------------------------------------------
-
-    def _callback(self, name: str, *args: Any) -> None:
-        try:
-            result: CallbackResult = getattr(self._client, name)(*args)
-        except Exception as exc:  # noqa: BLE001 -- user code is shielded
-            self._callback_failed(name, exc)
-            return
-        self._apply(name, result)
-
-    def _callback_failed(self, name: str, exc: Exception) -> None:
-        logger.error(
-            "%s.%s raised %s: %s",
-            type(self._client).__name__,
-            name,
-            type(exc).__name__,
-            exc,
-            exc_info=exc,
-        )
-        if self.config.callback_errors == "stop":
-            self._begin_stop(exc)
 
     def _apply(self, name: str, result: object) -> None:
         if result is None:
@@ -456,30 +401,6 @@ class SocketActor(pykka.ThreadingActor):
                 name,
                 result,
             )
-
-    def _call(self, message: _Call) -> None:
-        caller = Caller(message.future, self._pending_calls)
-        self._pending_calls.add(caller)
-        name = type(self._client).__name__
-        try:
-            result = self._client.handle_call(message.request, caller, self._conn)
-        except Exception as exc:  # noqa: BLE001 -- user code is shielded
-            caller.fail(exc)
-            self._callback_failed("handle_call", exc)
-            return
-        if isinstance(result, Reply):
-            caller.reply(result.value)
-        elif isinstance(result, Stop):
-            if result.has_reply:
-                caller.reply(result.reply)
-            self._begin_stop(result.reason)
-        elif not isinstance(result, NoReply):
-            error = TypeError(  # type: ignore[unreachable]
-                f"{name}.handle_call returned {result!r}; expected Reply(value), NoReply() "
-                "or Stop(reason)"
-            )
-            logger.error("%s", error)
-            caller.fail(error)
 
     def _run(self, message: _Run) -> None:
         try:
@@ -546,11 +467,12 @@ class SocketActor(pykka.ThreadingActor):
         elif kind is _Request:
             self._outside_request(message)
         elif kind is _ReconnectDue:
-            self._reconnect_due(message.token)
+            if self._reconnects.due(message.token):
+                self._connect(Connect())
         elif kind is _RejoinDue:
             self._channels.rejoin_due(message.topic, message.token)
         elif kind is _Call:
-            self._call(message)
+            self._callbacks.call(message, self._conn)
         elif kind is _Run:
             self._run(message)
         else:

@@ -6,6 +6,7 @@ report of an earlier attempt is recognised and dropped.
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -117,6 +118,25 @@ class _DeadlinesDue:
 
 def _fail(future: pykka.Future[Any], error: BaseException) -> None:
     future.set_exception((type(error), error, None))
+
+
+def fail_told(inbox: Any, kinds: tuple[type, ...], error: Callable[[], BaseException]) -> None:
+    """Fail the future of each message of ``kinds`` still in a stopping actor's
+    ``inbox`` (told, never to be handled) with a fresh ``error()``. Other messages are
+    dropped, except asks, put back for Pykka to answer at teardown."""
+    asks = []
+    while True:
+        try:
+            envelope = inbox.get_nowait()
+        except queue.Empty:
+            break
+        message = envelope.message
+        if isinstance(message, kinds) and message.future is not None:  # type: ignore[attr-defined]
+            _fail(message.future, error())  # type: ignore[attr-defined]
+        elif envelope.reply_to is not None:
+            asks.append(envelope)
+    for envelope in asks:
+        inbox.put(envelope)  # Pykka answers asks (a second stop()...) at teardown
 
 
 def check_timeout(timeout: object) -> None:

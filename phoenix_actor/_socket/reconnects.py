@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING
 
 from phoenix_actor._socket.config import backoff_delay, jittered
 from phoenix_actor._socket.mailbox import Cancellable, Later, _ReconnectDue
+from phoenix_actor._socket.observer import SocketState
 from phoenix_actor._transport.reasons import LATER_CLOSE_CODES, RemoteClosed, reconnect_refusal
 
 if TYPE_CHECKING:
     from phoenix_actor._socket.config import Config
+    from phoenix_actor._socket.states import States
     from phoenix_actor._transport.reasons import DisconnectReason
 
 logger = logging.getLogger("phoenix_actor.socket")
@@ -27,8 +29,9 @@ logger = logging.getLogger("phoenix_actor.socket")
 class Reconnects:
     """The reconnect attempts since the last connection, and the scheduled one.
 
-    :meth:`plan` chooses a delay (or refuses), :meth:`schedule` arms the one timer,
-    :meth:`due` tells whether a fired timer is still the current one.
+    :meth:`start` plans and schedules one (:meth:`plan` chooses a delay or refuses,
+    :meth:`schedule` arms the one timer), :meth:`due` tells whether a fired timer is
+    still the current one.
     """
 
     __slots__ = (
@@ -36,6 +39,7 @@ class Reconnects:
         "_config",
         "_later",
         "_rng",
+        "_states",
         "_timer",
         "_token",
         "_tokens",
@@ -47,11 +51,13 @@ class Reconnects:
         self,
         config: Config,
         later: Later,
+        states: States,
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
     ) -> None:
         self._config = config
         self._later = later
+        self._states = states
         self._clock = clock
         self._rng = rng
         #: Attempts since the last successful connection.
@@ -61,6 +67,19 @@ class Reconnects:
         self._timer: Cancellable | None = None
         self._tokens = itertools.count(1)
         self._token = 0
+
+    def start(self, after: float | None) -> bool:
+        """Schedule a reconnect (``Reconnect(after)``) and enter WAITING; False (logged)
+        if there is to be none."""
+        states = self._states
+        delay = self.plan(after, states.last_reason)
+        if delay is None:
+            return False
+        self.schedule(delay)
+        states.set_socket(SocketState.WAITING, max(delay, 0.0))
+        logger.info("reconnecting in %.3f s (attempt %d)", delay, self.tries)
+        states.observe("reconnect_scheduled", self.tries, delay)
+        return True
 
     def plan(self, after: float | None, last_reason: DisconnectReason | None) -> float | None:
         """The delay before the next attempt, or None (logged) if there is to be none.
@@ -102,8 +121,9 @@ class Reconnects:
         self.at = self._clock() + delay
 
     def due(self, token: int) -> bool:
-        """True if ``token`` is the scheduled attempt's (then it is no longer scheduled)."""
-        if token != self._token:
+        """True if ``token`` is the scheduled attempt's and the socket still WAITING for
+        it: then connect (it is no longer scheduled)."""
+        if token != self._token or self._states.socket is not SocketState.WAITING:
             return False
         self._timer = None
         return True
