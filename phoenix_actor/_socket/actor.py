@@ -27,13 +27,14 @@ import pykka
 
 from phoenix_actor._protocol import session as s
 from phoenix_actor._protocol.message import Frame
-from phoenix_actor._protocol.url import Params, build_url, check_url, redact_url, resolve_params
+from phoenix_actor._protocol.url import check_url, redact_url
 from phoenix_actor._socket.callbacks import Callbacks
 from phoenix_actor._socket.channels import Channels
 from phoenix_actor._socket.client import Connect, NoConnect, Reconnect, SocketClient, Stop
 from phoenix_actor._socket.config import Config
 from phoenix_actor._socket.handles import Caller, Connection, _Run
 from phoenix_actor._socket.heartbeat import Heartbeat
+from phoenix_actor._socket.link import Link
 from phoenix_actor._socket.mailbox import (
     RequestKind,
     _Call,
@@ -56,7 +57,6 @@ from phoenix_actor._socket.reconnects import Reconnects
 from phoenix_actor._socket.rejoins import Rejoins
 from phoenix_actor._socket.replies import Replies
 from phoenix_actor._socket.states import States
-from phoenix_actor._transport.base import Transport
 from phoenix_actor._transport.reasons import (
     ConnectFailed,
     DisconnectReason,
@@ -64,7 +64,6 @@ from phoenix_actor._transport.reasons import (
     TransportDown,
 )
 from phoenix_actor._transport.timers import Timer, _tell_quietly, tell_later
-from phoenix_actor._transport.websocket import websocket_transport
 from phoenix_actor.exceptions import (
     ConfigError,
     ConnectionClosedError,
@@ -118,33 +117,15 @@ class SocketActor(pykka.ThreadingActor):
         self.config = config
         self._client = client
         self._serializer = config.serializer
-        self._factory = config.transport_factory or websocket_transport
         self._session = s.Session(self._serializer)
         self._thread: threading.Thread | None = None
-        self._transport: Transport | None = None
         self._generation = 0
         self._live_generation: int | None = None
         self._observer = config.observer
-        self._credits: threading.Semaphore | None = None
         self._attempt_started = 0.0
         self._stopping = False
         self._stop_reason: Any = "shutdown"
         self._conn = Connection(self, None)
-        # the parts: each gets what it uses, never the actor
-        self._callbacks = callbacks = Callbacks(
-            client, config.callback_errors, apply=self._apply, stop=self._begin_stop
-        )
-        self._callback = callbacks.run
-        self._heartbeat = Heartbeat(
-            config.heartbeat_interval, self._session, self._send, self._later
-        )
-        self._states = states = States(config.observer)
-        self._reconnects = Reconnects(config, self._later, states)
-        self._rejoins = rejoins = Rejoins(config, self._later)
-        self._replies = replies = Replies(config, self._later, states)
-        self._channels = Channels(
-            config, self._session, send=self._send, states=states, rejoins=rejoins, replies=replies
-        )
         first = client.init()
         if not isinstance(first, (Connect, NoConnect)):
             raise ConfigError(
@@ -153,9 +134,23 @@ class SocketActor(pykka.ThreadingActor):
             )
         if first.url is None:
             raise ConfigError("Connect returned from init() needs a url")
-        self._url: str = check_url(first.url)
-        self._params: Params | None = first.params
+        self._link = link = Link(config, check_url(first.url), first.params)
         self._connect_at_start = isinstance(first, Connect)
+        # the parts: each gets what it uses, never the actor
+        self._callbacks = callbacks = Callbacks(
+            client, config.callback_errors, apply=self._apply, stop=self._begin_stop
+        )
+        self._callback = callbacks.run
+        self._heartbeat = Heartbeat(
+            config.heartbeat_interval, self._session, link.send, self._later
+        )
+        self._states = states = States(config.observer)
+        self._reconnects = Reconnects(config, self._later, states)
+        self._rejoins = rejoins = Rejoins(config, self._later)
+        self._replies = replies = Replies(config, self._later, states)
+        self._channels = Channels(
+            config, self._session, send=link.send, states=states, rejoins=rejoins, replies=replies
+        )
 
     def __repr__(self) -> str:
         return f"<SocketActor {type(self._client).__name__} {self._states.socket.value}>"
@@ -232,49 +227,34 @@ class SocketActor(pykka.ThreadingActor):
 
     def _close_transport(self) -> None:
         self._heartbeat.stop()
-        transport, self._transport = self._transport, None
         self._live_generation = None
-        credits, self._credits = self._credits, None
-        if credits is not None:
-            credits.release(1_000_000)  # a reader waiting for credit must not block close
-        if transport is not None:
-            try:
-                transport.close()
-            except Exception:
-                logger.exception("closing the transport failed")
+        self._link.close()
 
     def _send(self, out: s.Outbound) -> None:
-        transport = self._transport
-        assert transport is not None  # the session is connected, so there is a transport
-        transport.send(out.frame)
+        self._link.send(out)
 
     def _connect(self, command: Connect) -> None:
-        if self._transport is not None:
+        link = self._link
+        if link.transport is not None:
             logger.warning("Connect ignored: the socket is already %s", self._states.socket.value)
             return
         self._reconnects.cancel()
-        if command.url is not None:
-            self._url = command.url
-        if command.params is not None:
-            self._params = command.params
+        link.retarget(command)
         self._generation += 1
         generation = self._generation
         try:
-            url = build_url(self._url, resolve_params(self._params), self._serializer.vsn)
+            url = link.resolve()
         except ConfigError as exc:
             logger.error("cannot connect: %s", exc)  # noqa: TRY400 -- the message says it all
             self._attempt_failed(generation, ConnectFailed("config", str(exc)))
             return
-        limit = self.config.max_pending_frames
-        credits = None if limit is None else threading.Semaphore(limit)
-        listener = _Listener(self.actor_ref, generation, credits)
         logger.info("connecting to %s", redact_url(url))
         self._states.set_socket(SocketState.CONNECTING)
         self._attempt_started = time.monotonic()
         self._states.observe("connect_attempt", self._reconnects.tries + 1)
+        ref = self.actor_ref
         try:
-            self._transport = self._factory(url, self.config.transport_options, listener)
-            self._credits = credits
+            link.open(url, lambda credits: _Listener(ref, generation, credits))
         except Exception as exc:
             logger.exception("the transport factory raised")
             self._attempt_failed(generation, TransportDown(f"{type(exc).__name__}: {exc}"))
@@ -286,7 +266,7 @@ class SocketActor(pykka.ThreadingActor):
         _tell_quietly(self.actor_ref.tell, _Closed(generation, reason))
 
     def _opened(self, generation: int) -> None:
-        if generation != self._generation or self._transport is None:
+        if generation != self._generation or self._link.transport is None:
             return
         self._live_generation = generation
         self._reconnects.connected()
@@ -318,7 +298,7 @@ class SocketActor(pykka.ThreadingActor):
     def _closed(self, generation: int, reason: DisconnectReason) -> None:
         if generation != self._generation:
             return  # an earlier attempt's late report
-        if self._transport is None and self._states.socket is not SocketState.CONNECTING:
+        if self._link.transport is None and self._states.socket is not SocketState.CONNECTING:
             return  # already handled
         self._lost(reason)
 
@@ -342,7 +322,7 @@ class SocketActor(pykka.ThreadingActor):
 
     def _reconnect(self, command: Reconnect) -> None:
         states = self._states
-        if self._transport is not None or states.socket is SocketState.CONNECTING:
+        if self._link.transport is not None or states.socket is SocketState.CONNECTING:
             logger.warning("Reconnect ignored: the socket is already %s", states.socket.value)
             return
         self._reconnects.start(command.after)
@@ -447,8 +427,9 @@ class SocketActor(pykka.ThreadingActor):
                     break
                 self._received(generation, frame)
         elif kind is _Received:
-            if self._credits is not None and message.generation == self._generation:
-                self._credits.release()
+            credits = self._link.credits
+            if credits is not None and message.generation == self._generation:
+                credits.release()
             if not self._stopping:
                 self._received(message.generation, message.frame)
         elif self._stopping:
