@@ -36,7 +36,6 @@ from phoenix_actor._socket.handles import Caller, Connection, _Run
 from phoenix_actor._socket.heartbeat import Heartbeat
 from phoenix_actor._socket.link import Link
 from phoenix_actor._socket.mailbox import (
-    RequestKind,
     _Call,
     _Closed,
     _DeadlinesDue,
@@ -49,7 +48,6 @@ from phoenix_actor._socket.mailbox import (
     _ReconnectDue,
     _RejoinDue,
     _Request,
-    check_timeout,
     fail_told,
 )
 from phoenix_actor._socket.observer import ChannelState, SocketState
@@ -76,12 +74,10 @@ from phoenix_actor.exceptions import (
 __all__ = [
     "Caller",
     "Connection",
-    "RequestKind",
     "SocketActor",
     "SocketState",
     "_Request",
     "_tell_quietly",
-    "check_timeout",
 ]
 
 logger = logging.getLogger("phoenix_actor.socket")
@@ -116,8 +112,7 @@ class SocketActor(pykka.ThreadingActor):
             config = config.replace(**options)
         self.config = config
         self._client = client
-        self._serializer = config.serializer
-        self._session = s.Session(self._serializer)
+        self._session = s.Session(config.serializer)
         self._thread: threading.Thread | None = None
         self._generation = 0
         self._live_generation: int | None = None
@@ -126,6 +121,7 @@ class SocketActor(pykka.ThreadingActor):
         self._stopping = False
         self._stop_reason: Any = "shutdown"
         self._conn = Connection(self, None)
+        self._states = states = States(config.observer)
         first = client.init()
         if not isinstance(first, (Connect, NoConnect)):
             raise ConfigError(
@@ -144,7 +140,6 @@ class SocketActor(pykka.ThreadingActor):
         self._heartbeat = Heartbeat(
             config.heartbeat_interval, self._session, link.send, self._later
         )
-        self._states = states = States(config.observer)
         self._reconnects = Reconnects(config, self._later, states)
         self._rejoins = rejoins = Rejoins(config, self._later)
         self._replies = replies = Replies(config, self._later, states)
@@ -205,7 +200,7 @@ class SocketActor(pykka.ThreadingActor):
             states.set_channel(topic, ChannelState.CLOSED)
         stopped = "the socket stopped before the reply came"
         self._replies.fail_sent(lambda: SocketStoppedError(stopped))
-        self._channels.fail_buffered(lambda: SocketStoppedError(stopped))
+        self._replies.fail_buffered(lambda _w: True, lambda: SocketStoppedError(stopped))
         self._fail_waiting_calls()
         self._replies.cancel_deadlines()
 
@@ -312,11 +307,12 @@ class SocketActor(pykka.ThreadingActor):
         self._conn = Connection(self, None)
         logger.info("disconnected: %s", reason.describe())
         closed = f"the connection closed: {reason.describe()}"
-        self._channels.disconnected(lambda: ConnectionClosedError(closed))
+        self._channels.disconnected()
+        self._replies.fail_sent(lambda: ConnectionClosedError(closed))
         self._callback("handle_disconnected", reason)
         if states.socket is SocketState.DISCONNECTED:
             no_reconnect = "disconnected, and no reconnect is planned"
-            self._channels.fail_buffered(lambda: DisconnectedError(no_reconnect))
+            self._replies.fail_buffered(lambda _w: True, lambda: DisconnectedError(no_reconnect))
 
     # -- reconnecting -----------------------------------------------------------
 

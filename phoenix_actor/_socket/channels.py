@@ -256,14 +256,9 @@ class Channels:
 
     # -- the connection -----------------------------------------------------------------
 
-    def disconnected(self, error: Callable[[], BaseException]) -> None:
-        """The connection is gone: every channel errored (or closed), no rejoin
-        scheduled (all come once connected again), every sent request failed."""
-        for topic in list(self._states.channels()):
+    def disconnected(self) -> None:
+        """The connection is gone: every channel errored (or closed, if it will not be
+        rejoined), no rejoin scheduled (all come once connected again)."""
+        for topic in self._states.channels():
             self._errored_or_closed(topic)
         self._rejoins.cancel_all()
-        self._replies.fail_sent(error)
-
-    def fail_buffered(self, error: Callable[[], BaseException]) -> None:
-        """Fail every buffered push (no connection will come to send them)."""
-        self._replies.fail_buffered(lambda _waiter: True, error)
