@@ -18,6 +18,7 @@ from phoenix_actor._socket.channels import Channels
 from phoenix_actor._socket.heartbeat import Heartbeat
 from phoenix_actor._socket.link import Link
 from phoenix_actor._socket.mailbox import (
+    _Call,
     _DeadlinesDue,
     _HeartbeatDue,
     _ReconnectDue,
@@ -555,3 +556,25 @@ def test_a_link_opens_sends_and_closes_one_transport() -> None:
     assert transport.closed
     assert link.transport is None
     assert link.credits is None
+
+
+def test_a_call_is_answered_as_handle_call_says_and_failed_if_left_waiting() -> None:
+    class Client(pa.SocketClient):
+        def init(self) -> Any:
+            return pa.NoConnect("ws://localhost/socket")
+
+        def handle_call(self, request: Any, caller: Any, conn: Any) -> Any:
+            return pa.Reply(request * 2) if request else pa.NoReply()
+
+    stopped: list[object] = []
+    callbacks = Callbacks(Client(), "log", apply=lambda n, r: None, stop=stopped.append)
+    answered: pykka.Future[Any] = pykka.ThreadingFuture()
+    callbacks.call(_Call(21, answered), conn=None)  # type: ignore[arg-type]
+    waiting: pykka.Future[Any] = pykka.ThreadingFuture()
+    callbacks.call(_Call(0, waiting), conn=None)  # type: ignore[arg-type]
+    assert outcome(answered) == 42
+    assert outcome(waiting) == "pending"
+    callbacks.fail_pending(lambda: pa.SocketStoppedError("stopped"))
+    assert isinstance(outcome(waiting), pa.SocketStoppedError)
+    assert len(callbacks.pending) == 0
+    assert stopped == []
