@@ -23,7 +23,7 @@ TIMEOUT = 5.0 * float(os.environ.get("PHOENIX_ACTOR_TIMEOUT_SCALE", "1"))
 SERVICE_THREADS = ("phoenix_actor-pool", "phoenix_actor-connector-")
 
 
-def _is_service(thread: threading.Thread) -> bool:
+def is_service(thread: threading.Thread) -> bool:
     return thread.name.startswith(SERVICE_THREADS)
 
 
@@ -35,7 +35,7 @@ def _no_leaked_actors() -> Iterator[None]:
     leftover = pykka.ActorRegistry.get_all()
     pykka.ActorRegistry.stop_all(block=True, timeout=TIMEOUT)
     assert not leftover, f"test left actors running: {leftover}"
-    started = {t for t in set(threading.enumerate()) - before if not _is_service(t)}
+    started = {t for t in set(threading.enumerate()) - before if not is_service(t)}
     for thread in started:
         thread.join(TIMEOUT)
     leaked = [t.name for t in started if t.is_alive()]

@@ -305,4 +305,4 @@ def test_answered_requests_do_not_pile_up_in_the_deadlines(server, client, ref):
         future = run(ref, lambda conn, n=n: conn.push_future(TOPIC, "n", {"n": n}))
         server.reply(server.expect("n"), "ok")
         assert get(future).ok
-    assert len(run(ref, lambda conn: conn._actor._deadlines)) < 100
+    assert run(ref, lambda conn: conn._actor._replies.deadline_count()) < 100

@@ -120,7 +120,7 @@ def test_a_server_close_is_never_rejoined(connector, client, ref):
     client.wait("connected")
     run(ref, lambda conn: None)
     assert second.sent.snapshot() == []
-    assert run(ref, lambda conn: conn._actor._wanted) == {}
+    assert run(ref, lambda conn: conn._actor._rejoins.topics()) == []
 
 
 def test_a_left_topic_is_not_rejoined(connector, client, ref):

@@ -130,7 +130,7 @@ def test_a_malformed_client_frame_makes_the_server_close_1011(server: PhoenixSer
         assert sock.wait_connect_status() == "connected"
 
         def send_garbage(conn: pa.Connection) -> None:
-            sock_actor_transport = conn._actor._transport
+            sock_actor_transport = conn._actor._link.transport
             assert sock_actor_transport is not None
             sock_actor_transport.send(pa.Frame.text("not json"))
 

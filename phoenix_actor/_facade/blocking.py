@@ -53,8 +53,7 @@ class _FacadeActor(SocketActor):
     """The socket actor behind a :class:`Socket`: it also publishes each state change to
     the facade, which reads it without going through the mailbox."""
 
-    def _set_state(self, state: SocketState) -> None:
-        super()._set_state(state)
+    def _state_changed(self, state: SocketState) -> None:
         client = self._client
         if isinstance(client, _Client):
             client._socket._state_now = state  # one attribute write: safe to read anywhere

@@ -4,15 +4,21 @@ Everything reaches it through its mailbox: transport reports (tagged with the
 connection's generation, so a late report of an old connection is dropped), timers
 (heartbeat, reconnect, rejoin, reply timeouts), calls from other threads, and any
 other message (given to ``handle_info``). The protocol rules live in
-:class:`~phoenix_actor._protocol.session.Session`; this module routes, and keeps what outlives a
-connection: the topics to rejoin, the pushes waiting in the buffer, the backoff counts.
+:class:`~phoenix_actor._protocol.session.Session`; this module routes, and owns the connection.
+Everything else is a part the actor owns, each given what it uses (never the actor):
+:class:`~phoenix_actor._socket.states.States` (socket and channel states, the observer),
+:class:`~phoenix_actor._socket.reconnects.Reconnects` (backoff and the reconnect timer),
+:class:`~phoenix_actor._socket.rejoins.Rejoins` (the topics to rejoin, their timers),
+:class:`~phoenix_actor._socket.replies.Replies` (futures, the push buffer, deadlines),
+:class:`~phoenix_actor._socket.channels.Channels` (what each session event does to those),
+:class:`~phoenix_actor._socket.heartbeat.Heartbeat` and
+:class:`~phoenix_actor._socket.callbacks.Callbacks` (the user's client, shielded).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import queue
 import threading
 import time
 from typing import Any
@@ -20,23 +26,16 @@ from typing import Any
 from phoenix_actor._protocol import session as s
 from phoenix_actor._protocol.logtext import Bounded
 from phoenix_actor._protocol.message import Frame
-from phoenix_actor._protocol.url import Params, build_url, check_url, redact_url, resolve_params
+from phoenix_actor._protocol.url import check_url, redact_url
 from phoenix_actor._socket import exit as _exit
-from phoenix_actor._socket.client import (
-    CallbackResult,
-    Connect,
-    NoConnect,
-    NoReply,
-    Reconnect,
-    Reply,
-    SocketClient,
-    Stop,
-)
+from phoenix_actor._socket.callbacks import Callbacks
+from phoenix_actor._socket.channels import Channels
+from phoenix_actor._socket.client import Connect, NoConnect, Reconnect, SocketClient, Stop
 from phoenix_actor._socket.config import Config
 from phoenix_actor._socket.handles import Caller, Connection, _Run
+from phoenix_actor._socket.heartbeat import Heartbeat
+from phoenix_actor._socket.link import Link
 from phoenix_actor._socket.mailbox import (
-    Flow,
-    RequestKind,
     SocketRef,
     _Call,
     _Closed,
@@ -50,12 +49,13 @@ from phoenix_actor._socket.mailbox import (
     _ReconnectDue,
     _RejoinDue,
     _Request,
-    check_timeout,
+    fail_told,
 )
 from phoenix_actor._socket.observer import ChannelState, SocketState
-from phoenix_actor._socket.recovery import RecoveryMixin
-from phoenix_actor._socket.replies import RepliesMixin
-from phoenix_actor._transport.base import Transport
+from phoenix_actor._socket.reconnects import Reconnects
+from phoenix_actor._socket.rejoins import Rejoins
+from phoenix_actor._socket.replies import Replies
+from phoenix_actor._socket.states import States
 from phoenix_actor._transport.reasons import (
     ConnectFailed,
     DisconnectReason,
@@ -63,7 +63,6 @@ from phoenix_actor._transport.reasons import (
     TransportDown,
 )
 from phoenix_actor._transport.timers import Timer, _tell_quietly, tell_later
-from phoenix_actor._transport.websocket import websocket_transport
 from phoenix_actor.exceptions import (
     ConfigError,
     DisconnectedError,
@@ -71,17 +70,15 @@ from phoenix_actor.exceptions import (
     PushError,
     SocketStoppedError,
 )
-from phoenix_actor.runtime._choice import take_waiting
+from phoenix_actor.runtime._choice import RuntimeChoice, take_waiting
 
 __all__ = [
     "Caller",
     "Connection",
-    "RequestKind",
     "SocketActor",
     "SocketState",
     "_Request",
     "_tell_quietly",
-    "check_timeout",
 ]
 
 logger = logging.getLogger("phoenix_actor.socket")
@@ -100,7 +97,7 @@ def _default_config() -> Config:
     return Config()
 
 
-class SocketActor(RecoveryMixin, RepliesMixin):
+class SocketActor(RuntimeChoice):
     """A Pykka actor running a :class:`SocketClient`'s callbacks.
 
     ``SocketActor.start(client, config, **options)`` calls ``client.init()`` in the
@@ -129,27 +126,16 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         setattr(self, "_actor_ref" if "_actor_ref" in vars(self) else "actor_ref", ref)
         self.config = config
         self._client = client
-        self._serializer = config.serializer
-        self._factory = config.transport_factory or websocket_transport
-        self._session = s.Session(self._serializer)
+        self._session = s.Session(config.serializer)
         self._thread: threading.Thread | None = None
-        self._transport: Transport | None = None
         self._generation = 0
         self._live_generation: int | None = None
-        self._state = SocketState.DISCONNECTED
         self._observer = config.observer
-        self._flow: Flow | None = None  # backpressure, with max_pending_frames
         self._attempt_started = 0.0
-        self._heartbeat_sent_at = 0.0
         self._stopping = False
         self._stop_reason: Any = "shutdown"
-        self._pending_calls: set[Caller] = set()
         self._conn = Connection(self, None)
-        self._heartbeat_timer: Timer | None = None
-        self._frames_out = 0  # frames given to the current transport
-        self._frames_written: int | None = None  # of those, written when it closed
-        self._init_recovery()
-        self._init_replies()
+        self._states = states = States(config.observer, changed=self._state_changed)
         first = client.init()
         if not isinstance(first, (Connect, NoConnect)):
             raise ConfigError(
@@ -158,18 +144,38 @@ class SocketActor(RecoveryMixin, RepliesMixin):
             )
         if first.url is None:
             raise ConfigError("Connect returned from init() needs a url")
-        self._url: str = check_url(first.url)
-        self._params: Params | None = first.params
+        self._link = link = Link(config, check_url(first.url), first.params)
         self._connect_at_start = isinstance(first, Connect)
+        # the parts: each gets what it uses, never the actor
+        self._callbacks = callbacks = Callbacks(
+            client, config.callback_errors, apply=self._apply, stop=self._begin_stop
+        )
+        self._callback = callbacks.run
+        self._heartbeat = Heartbeat(
+            config.heartbeat_interval, self._session, link.send, self._later
+        )
+        self._reconnects = Reconnects(config, self._later, states)
+        self._rejoins = rejoins = Rejoins(config, self._later)
+        self._replies = replies = Replies(
+            config, self._later, states, frames_out=lambda: link.frames_out
+        )
+        self._channels = Channels(
+            config, self._session, send=link.send, states=states, rejoins=rejoins, replies=replies
+        )
 
     def __repr__(self) -> str:
-        return f"<SocketActor {type(self._client).__name__} {self._state.value}>"
+        return f"<SocketActor {type(self._client).__name__} {self._states.socket.value}>"
 
     @property
     def state(self) -> SocketState:
         """The connection's state: read it in the actor thread, or from another thread with
         ``ref.proxy().state.get()`` (``Socket.state`` keeps a copy that needs neither)."""
-        return self._state
+        return self._states.socket
+
+    @property
+    def reconnect_at(self) -> float | None:
+        """``time.monotonic()`` of the scheduled reconnect, if any (actor thread only)."""
+        return self._reconnects.at
 
     @property
     def stop_reason(self) -> Any:
@@ -179,7 +185,13 @@ class SocketActor(RecoveryMixin, RepliesMixin):
 
     def channel_states(self) -> dict[str, ChannelState]:
         """Each topic that is not closed, with its state (actor thread only)."""
-        return dict(self._channels)
+        return self._states.channels()
+
+    def _state_changed(self, state: SocketState) -> None:
+        """Told every new socket state (a subclass may publish it; nothing here)."""
+
+    def _later(self, delay: float, message: object) -> Timer:
+        return tell_later(self.actor_ref, delay, message)
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -196,63 +208,36 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         self._shutdown()
         if self._dropped:
             logger.info("stopped: %d inbound frames not handled were dropped", self._dropped)
-        try:
-            self._client.terminate(self._stop_reason)
-        except Exception:
-            logger.exception("%s.terminate raised", type(self._client).__name__)
+        self._callbacks.terminate(self._stop_reason)
 
     def on_failure(self, *exc_info: object) -> None:
         self._thread = threading.current_thread()
         self._shutdown()
-        try:
-            self._client.terminate(exc_info[1])
-        except Exception:
-            logger.exception("%s.terminate raised", type(self._client).__name__)
+        self._callbacks.terminate(exc_info[1])
 
     def _shutdown(self) -> None:
-        self._set_state(SocketState.STOPPED)
-        self._cancel_reconnect()
-        self._cancel_rejoins()
+        states = self._states
+        states.set_socket(SocketState.STOPPED)
+        self._reconnects.cancel()
+        self._rejoins.cancel_all()
         self._close_transport()
         self._session.disconnected()
-        for topic in list(self._channels):
-            self._set_channel(topic, ChannelState.CLOSED)
+        for topic in states.channels():
+            states.set_channel(topic, ChannelState.CLOSED)
         stopped = "the socket stopped before the reply came"
-        self._fail_sent(lambda: SocketStoppedError(stopped))
-        self._fail_buffered(lambda _waiter: True, lambda: SocketStoppedError(stopped))
+        self._replies.fail_sent(lambda: SocketStoppedError(stopped))
+        self._replies.fail_buffered(lambda _w: True, lambda: SocketStoppedError(stopped))
         self._fail_waiting_calls()
-        self._cancel_deadlines()
+        self._replies.cancel_deadlines()
 
     def _fail_waiting_calls(self) -> None:
         # Requests told to the actor but not handled, and calls still awaiting a reply.
-        inbox = self.actor_inbox
-        asks = []
-        while True:
-            try:
-                envelope = inbox.get_nowait()
-            except queue.Empty:
-                break
-            message = envelope.message
-            if isinstance(message, _ReceivedMany):
-                self._dropped += len(message.frames)
-            elif isinstance(message, _Received):
-                self._dropped += 1
-            elif isinstance(message, (_Call, _Run, _Request)) and message.future is not None:
-                _fail(message.future, SocketStoppedError("the socket stopped"))
-            elif envelope.reply_to is not None:
-                asks.append(envelope)
-        for envelope in asks:
-            inbox.put(envelope)  # Pykka answers asks (a second stop()...) at teardown
-        for caller in list(self._pending_calls):
-            caller.fail(SocketStoppedError("the socket stopped before answering"))
-
-    def _drop_backlog(self) -> None:
-        """A stop was asked: drop (and count) every inbound frame still in the mailbox at
-        once, leaving the other messages in their order, so that the stop message comes
-        next whatever the backlog."""
-        for envelope in take_waiting(self.actor_inbox, _is_inbound_frames):
-            message = envelope.message
-            self._dropped += len(message.frames) if type(message) is _ReceivedMany else 1
+        told = (_Call, _Run, _Request)
+        stopped = lambda: SocketStoppedError("the socket stopped")  # noqa: E731
+        self._dropped += fail_told(self.actor_inbox, told, stopped)
+        self._callbacks.fail_pending(
+            lambda: SocketStoppedError("the socket stopped before answering")
+        )
 
     def _begin_stop(self, reason: Any) -> None:
         if not self._stopping:
@@ -262,56 +247,44 @@ class SocketActor(RecoveryMixin, RepliesMixin):
 
     # -- connection -------------------------------------------------------------
 
+    def _drop_backlog(self) -> None:
+        """A stop was asked: drop (and count) every inbound frame still in the mailbox at
+        once, leaving the other messages in their order, so that the stop message comes
+        next whatever the backlog."""
+        for envelope in take_waiting(self.actor_inbox, _is_inbound_frames):
+            message = envelope.message
+            self._dropped += len(message.frames) if type(message) is _ReceivedMany else 1
+
     def _close_transport(self) -> None:
-        if self._heartbeat_timer is not None:
-            self._heartbeat_timer.cancel()
-            self._heartbeat_timer = None
-        transport, self._transport = self._transport, None
+        self._heartbeat.stop()
         self._live_generation = None
-        self._flow = None
-        if transport is not None:
-            try:
-                transport.close()
-            except Exception:
-                logger.exception("closing the transport failed")
-            # Once closed, no frame starts to be written any more: what it says is final.
-            frames_sent = getattr(transport, "frames_sent", None)
-            self._frames_written = frames_sent() if callable(frames_sent) else None
+        self._link.close()
 
     def _send(self, out: s.Outbound) -> None:
-        transport = self._transport
-        assert transport is not None  # the session is connected, so there is a transport
-        self._frames_out += 1
-        transport.send(out.frame)
+        self._link.send(out)
 
     def _connect(self, command: Connect) -> None:
-        if self._transport is not None:
-            logger.warning("Connect ignored: the socket is already %s", self._state.value)
+        link = self._link
+        if link.transport is not None:
+            logger.warning("Connect ignored: the socket is already %s", self._states.socket.value)
             return
-        self._cancel_reconnect()
-        if command.url is not None:
-            self._url = command.url
-        if command.params is not None:
-            self._params = command.params
+        self._reconnects.cancel()
+        link.retarget(command)
         self._generation += 1
         generation = self._generation
         try:
-            url = build_url(self._url, resolve_params(self._params), self._serializer.vsn)
+            url = link.resolve()
         except ConfigError as exc:
             logger.error("cannot connect: %s", exc)  # noqa: TRY400 -- the message says it all
             self._attempt_failed(generation, ConnectFailed("config", str(exc)))
             return
-        limit = self.config.max_pending_frames
-        flow = None if limit is None else Flow(limit)
-        listener = _Listener(self.actor_ref, generation, flow)
         logger.info("connecting to %s", redact_url(url))
-        self._set_state(SocketState.CONNECTING)
+        self._states.set_socket(SocketState.CONNECTING)
         self._attempt_started = time.monotonic()
-        self._observe("connect_attempt", self._reconnect_tries + 1)
+        self._states.observe("connect_attempt", self._reconnects.tries + 1)
+        ref = self.actor_ref
         try:
-            self._frames_out = 0
-            self._transport = self._factory(url, self.config.transport_options, listener)
-            self._flow = flow
+            link.open(url, lambda flow: _Listener(ref, generation, flow))
         except Exception as exc:
             logger.exception("the transport factory raised")
             self._attempt_failed(generation, TransportDown(f"{type(exc).__name__}: {exc}"))
@@ -319,50 +292,43 @@ class SocketActor(RecoveryMixin, RepliesMixin):
     def _attempt_failed(self, generation: int, reason: DisconnectReason) -> None:
         # Reported through the mailbox: a client answering Connect() to every failure
         # then loops through the mailbox instead of recursing.
-        self._set_state(SocketState.CONNECTING)
+        self._states.set_socket(SocketState.CONNECTING)
         _tell_quietly(self.actor_ref.tell, _Closed(generation, reason))
 
     def _opened(self, generation: int) -> None:
-        if generation != self._generation or self._transport is None:
+        if generation != self._generation or self._link.transport is None:
             return
         self._live_generation = generation
-        self._reconnect_tries = 0
-        self._last_reason = None
-        self._set_state(SocketState.CONNECTED)
-        self._observe("connected", time.monotonic() - self._attempt_started)
+        self._reconnects.connected()
+        states = self._states
+        states.last_reason = None
+        states.set_socket(SocketState.CONNECTED)
+        states.observe("connected", time.monotonic() - self._attempt_started)
         self._session.connected()
         self._conn = conn = Connection(self, generation)
         logger.info("connected")
         self._callback("handle_connected", conn)
         if conn.is_connected and not self._stopping:
-            for topic in list(self._wanted):
-                self._rejoin(topic)
+            self._channels.rejoin_all()
         if conn.is_connected:  # after the joins: the first timer starts the timer thread
-            self._schedule_heartbeat(generation)
-
-    def _schedule_heartbeat(self, generation: int) -> None:
-        interval = self.config.heartbeat_interval
-        if interval is not None:
-            self._heartbeat_timer = tell_later(self.actor_ref, interval, _HeartbeatDue(generation))
+            self._heartbeat.start(generation)
 
     def _heartbeat_due(self, generation: int) -> None:
-        interval = self.config.heartbeat_interval
+        interval = self._heartbeat.interval
         if generation != self._live_generation or interval is None:
             return
-        if self._session.pending_heartbeat is not None:
+        if not self._heartbeat.beat(generation):
             logger.warning("no heartbeat reply within %s s: closing", interval)
             self._lost(HeartbeatTimeout(interval))
             return
-        self._send(self._session.heartbeat())
-        self._heartbeat_sent_at = time.monotonic()
-        self._schedule_heartbeat(generation)
         if self._observer is not None:
-            self._observe("mailbox_depth", self.actor_inbox.qsize())
+            depth = self.actor_inbox.qsize()
+            self._states.observe("mailbox_depth", depth)
 
     def _closed(self, generation: int, reason: DisconnectReason) -> None:
         if generation != self._generation:
             return  # an earlier attempt's late report
-        if self._transport is None and self._state is not SocketState.CONNECTING:
+        if self._link.transport is None and self._states.socket is not SocketState.CONNECTING:
             return  # already handled
         self._lost(reason)
 
@@ -370,18 +336,26 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         """The connection is over (reported, or ended by us): tell the client."""
         self._close_transport()
         self._session.disconnected()
-        self._last_reason = reason
-        self._set_state(SocketState.DISCONNECTED)
+        states = self._states
+        states.last_reason = reason
+        states.set_socket(SocketState.DISCONNECTED)
         self._conn = Connection(self, None)
-        for topic in list(self._channels):
-            self._errored_or_closed(topic)
         logger.info("disconnected: %s", reason.describe())
-        self._cancel_rejoins()  # every wanted topic is rejoined once connected again
-        self._fail_lost(reason.describe(), self._frames_written)
+        self._channels.disconnected()
+        self._replies.fail_lost(reason.describe(), self._link.frames_written)
         self._callback("handle_disconnected", reason)
-        if self._state is SocketState.DISCONNECTED:
+        if states.socket is SocketState.DISCONNECTED:
             no_reconnect = "disconnected, and no reconnect is planned"
-            self._fail_buffered(lambda _waiter: True, lambda: DisconnectedError(no_reconnect))
+            self._replies.fail_buffered(lambda _w: True, lambda: DisconnectedError(no_reconnect))
+
+    # -- reconnecting -----------------------------------------------------------
+
+    def _reconnect(self, command: Reconnect) -> None:
+        states = self._states
+        if self._link.transport is not None or states.socket is SocketState.CONNECTING:
+            logger.warning("Reconnect ignored: the socket is already %s", states.socket.value)
+            return
+        self._reconnects.start(command.after)
 
     # -- inbound ----------------------------------------------------------------
 
@@ -397,56 +371,35 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         if isinstance(event, s.MessageReceived):
             self._callback("handle_message", event.topic, event.event, event.payload, conn)
         elif isinstance(event, s.ReplyReceived):
-            if self._waiting:
-                self._on_reply(event)
+            if self._replies.sent:
+                self._channels.reply(event)
             self._callback("handle_reply", event.topic, event.ref, event.payload, conn)
         elif isinstance(event, s.Joined):
-            self._on_joined(event)
+            self._channels.joined(event)
             self._callback("handle_joined", event.topic, event.response, conn)
         elif isinstance(event, s.JoinRefused):
             if event.status != "error":
                 logger.warning("join reply status %s treated as an error", Bounded(event.status))
-            self._on_join_refused(event)
+            self._channels.join_refused(event)
             self._callback("handle_join_error", event.topic, event.response, conn)
         elif isinstance(event, s.ChannelClosed):
-            self._on_channel_closed(event)
+            self._channels.channel_closed(event)
             name = "handle_channel_error" if event.event == "phx_error" else "handle_channel_closed"
             self._callback(name, event.topic, event.payload, conn)
         elif isinstance(event, s.HeartbeatAcked):
             if self._observer is not None:
-                self._observe("heartbeat_rtt", time.monotonic() - self._heartbeat_sent_at)
+                self._states.observe("heartbeat_rtt", self._heartbeat.rtt())
         elif isinstance(event, s.MessageDropped):
             logger.debug("dropped %s: %s", Bounded(event.message), event.reason)
 
     def _handled(self, count: int) -> None:
         """``count`` frames leave the backlog: resume a held reading once it is short."""
-        assert self._flow is not None
-        if self._flow.done(count):
-            resume = getattr(self._transport, "resume_reading", None)
-            if resume is not None:
-                resume()
+        flow = self._link.flow
+        assert flow is not None
+        if flow.done(count):
+            self._link.resume_reading()
 
     # -- callbacks --------------------------------------------------------------
-
-    def _callback(self, name: str, *args: Any) -> None:
-        try:
-            result: CallbackResult = getattr(self._client, name)(*args)
-        except Exception as exc:  # noqa: BLE001 -- user code is shielded
-            self._callback_failed(name, exc)
-            return
-        self._apply(name, result)
-
-    def _callback_failed(self, name: str, exc: Exception) -> None:
-        logger.error(
-            "%s.%s raised %s: %s",
-            type(self._client).__name__,
-            name,
-            type(exc).__name__,
-            exc,
-            exc_info=exc,
-        )
-        if self.config.callback_errors == "stop":
-            self._begin_stop(exc)
 
     def _apply(self, name: str, result: object) -> None:
         if result is None:
@@ -466,30 +419,6 @@ class SocketActor(RecoveryMixin, RepliesMixin):
                 result,
             )
 
-    def _call(self, message: _Call) -> None:
-        caller = Caller(message.future, self._pending_calls)
-        self._pending_calls.add(caller)
-        name = type(self._client).__name__
-        try:
-            result = self._client.handle_call(message.request, caller, self._conn)
-        except Exception as exc:  # noqa: BLE001 -- user code is shielded
-            caller.fail(exc)
-            self._callback_failed("handle_call", exc)
-            return
-        if isinstance(result, Reply):
-            caller.reply(result.value)
-        elif isinstance(result, Stop):
-            if result.has_reply:
-                caller.reply(result.reply)
-            self._begin_stop(result.reason)
-        elif not isinstance(result, NoReply):
-            error = TypeError(  # type: ignore[unreachable]
-                f"{name}.handle_call returned {result!r}; expected Reply(value), NoReply() "
-                "or Stop(reason)"
-            )
-            logger.error("%s", error)
-            caller.fail(error)
-
     def _run(self, message: _Run) -> None:
         try:
             value = message.function(self._conn)
@@ -498,9 +427,20 @@ class SocketActor(RecoveryMixin, RepliesMixin):
             return
         message.future.set(value)
 
+    # -- what a Connection uses (SocketSide) ---------------------------------------
+
+    def _joining(self, topic: str, out: s.Outbound) -> None:
+        self._channels.joining(topic, out)
+
+    def _left(self, topic: str, out: s.Outbound) -> None:
+        self._channels.left(topic, out)
+
+    def _request(self, request: _Request) -> None:
+        self._channels.request(request)
+
     def _outside_request(self, message: _Request) -> None:
         try:
-            self._request(message)
+            self._channels.request(message)
         except (PushError, ConfigError) as exc:
             assert message.future is not None  # requests from outside always have one
             _fail(message.future, exc)
@@ -524,9 +464,9 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         kind = type(message)
         if kind is _ReceivedMany:
             generation = message.generation
-            if self._flow is not None and generation == self._generation:
-                self._handled(len(message.frames))
             frames = message.frames
+            if self._link.flow is not None and generation == self._generation:
+                self._handled(len(frames))
             halted = self._halt.is_set
             for index, frame in enumerate(frames):
                 if self._stopping or halted():
@@ -535,7 +475,7 @@ class SocketActor(RecoveryMixin, RepliesMixin):
                     break
                 self._received(generation, frame)
         elif kind is _Received:
-            if self._flow is not None and message.generation == self._generation:
+            if self._link.flow is not None and message.generation == self._generation:
                 self._handled(1)
             if self._stopping or self._halt.is_set():
                 self._dropped += 1
@@ -554,15 +494,16 @@ class SocketActor(RecoveryMixin, RepliesMixin):
         elif kind is _HeartbeatDue:
             self._heartbeat_due(message.generation)
         elif kind is _DeadlinesDue:
-            self._deadlines_due(message.token)
+            self._channels.deadlines_due(message.token)
         elif kind is _Request:
             self._outside_request(message)
         elif kind is _ReconnectDue:
-            self._reconnect_due(message.token)
+            if self._reconnects.due(message.token):
+                self._connect(Connect())
         elif kind is _RejoinDue:
-            self._rejoin_timer_fired(message.topic, message.token)
+            self._channels.rejoin_due(message.topic, message.token)
         elif kind is _Call:
-            self._call(message)
+            self._callbacks.call(message, self._conn)
         elif kind is _Run:
             self._run(message)
         else:

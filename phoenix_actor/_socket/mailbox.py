@@ -6,9 +6,11 @@ report of an earlier attempt is recognised and dropped.
 
 from __future__ import annotations
 
+import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, overload
+from typing import Any, Literal, Protocol, overload
 
 import pykka
 
@@ -19,6 +21,17 @@ from phoenix_actor._transport.timers import _tell_quietly
 from phoenix_actor.exceptions import ConfigError
 
 RequestKind = Literal["join", "leave", "push"]
+
+
+class Cancellable(Protocol):
+    """A scheduled message (a :class:`~phoenix_actor._transport.timers.Timer`)."""
+
+    def cancel(self) -> None: ...
+
+
+#: ``later(delay, message)``: tell the socket actor ``message`` after ``delay`` seconds.
+#: The socket's parts get one instead of the actor (tests give them a recording fake).
+Later = Callable[[float, object], Cancellable]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +117,32 @@ class _DeadlinesDue:
 
 def _fail(future: pykka.Future[Any], error: BaseException) -> None:
     future.set_exception((type(error), error, None))
+
+
+def fail_told(inbox: Any, kinds: tuple[type, ...], error: Callable[[], BaseException]) -> int:
+    """Fail the future of each message of ``kinds`` still in a stopping actor's
+    ``inbox`` (told, never to be handled) with a fresh ``error()``. Other messages are
+    dropped, except asks, put back for Pykka to answer at teardown. Returns how many
+    inbound frames were dropped."""
+    asks = []
+    dropped = 0
+    while True:
+        try:
+            envelope = inbox.get_nowait()
+        except queue.Empty:
+            break
+        message: Any = envelope.message
+        if type(message) is _ReceivedMany:
+            dropped += len(message.frames)
+        elif type(message) is _Received:
+            dropped += 1
+        elif isinstance(message, kinds) and getattr(message, "future", None) is not None:
+            _fail(getattr(message, "future"), error())  # noqa: B009 -- narrowed to object
+        elif envelope.reply_to is not None:
+            asks.append(envelope)
+    for envelope in asks:
+        inbox.put(envelope)  # Pykka answers asks (a second stop()...) at teardown
+    return dropped
 
 
 def check_timeout(timeout: object) -> None:
