@@ -278,7 +278,13 @@ class TransportActor(pykka.ThreadingActor):
         return self._read_frames(sock, first)
 
     def _inbound(self, answer: Callable[[bytes], None]) -> Inbound:
-        return Inbound(self._listener.frames, answer, self._mark_closed, self._count_pong)
+        return Inbound(
+            self._listener.frames,
+            answer,
+            self._mark_closed,
+            self._count_pong,
+            self._options.max_message_size,
+        )
 
     def _mark_closed(self) -> None:
         """A close frame is on its way: websocket-client's ``connected`` turns False."""
@@ -311,12 +317,17 @@ class TransportActor(pykka.ThreadingActor):
             self._wire.write(data)
 
     def _share(self, sock: socket.socket, first: bytes) -> DisconnectReason | None:
-        """Hand the reading to the shared reader (after what came with the upgrade)."""
+        """Hand the reading to the shared reader (after what came with the upgrade).
+
+        One parser reads both: what came with the upgrade may end in the middle of a
+        frame, whose rest the shared reader reads.
+        """
+        inbound = self._inbound(self._answer_nowait)
         if first:
-            reason = self._inbound(self._answer)(first)
+            reason = inbound(first)
             if reason is not None:
                 return reason
-        self._shared = SharedConnection(sock, self._inbound(self._answer_nowait), self._ended)
+        self._shared = SharedConnection(sock, inbound, self._ended)
         SHARED_READER.add(self._shared)
         return None
 
