@@ -63,6 +63,8 @@ def connect(url: str, options: TransportOptions, *, echo: bool = True) -> Echo:
     listener.ready.set()
     try:
         listener.reason = listener.ended.get(timeout=CASE_TIMEOUT)
+    except queue.Empty:
+        sys.exit(f"{url} did not end within {CASE_TIMEOUT} s")
     finally:
         transport.close()
     return listener
@@ -84,16 +86,21 @@ def main() -> None:
     parser.add_argument("url", help="the fuzzing server, ws://127.0.0.1:PORT")
     parser.add_argument("--agent", default="phoenix_actor")
     parser.add_argument("--shared-reader", action="store_true")
+    parser.add_argument(
+        "--report", action="store_true", help="only ask the server to write its report"
+    )
     args = parser.parse_args()
     options = TransportOptions(shared_reader=args.shared_reader)
     base = args.url.rstrip("/")
+    if args.report:
+        connect(f"{base}/updateReports?agent={args.agent}", options, echo=False)
+        return
     count = case_count(base, options)
-    print(f"{count} cases for agent {args.agent}", flush=True)
+    print(f"{args.agent}: {count} cases", flush=True)
     started = time.monotonic()
     for number in range(1, count + 1):
         connect(f"{base}/runCase?case={number}&agent={args.agent}", options)
-    print(f"ran {count} cases in {time.monotonic() - started:.1f} s", flush=True)
-    connect(f"{base}/updateReports?agent={args.agent}", options, echo=False)
+    print(f"{args.agent}: ran {count} cases in {time.monotonic() - started:.1f} s", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """Run ``wstest -m fuzzingserver`` (Python 2) on the interface of the spec's URL only.
 
 Autobahn|Testsuite's fuzzing server listens on every interface whatever its spec's URL
