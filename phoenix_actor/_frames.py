@@ -30,7 +30,6 @@ CLOSE_INVALID_DATA: Final = 1007
 CLOSE_TOO_BIG: Final = 1009
 
 _CONTROL_MAX: Final = 125
-_utf8_decoder = codecs.getincrementaldecoder("utf-8")
 
 
 class FrameError(Exception):
@@ -103,7 +102,17 @@ class FrameParser:
     whole, with the opcode of their first frame; control frames (close, ping, pong)
     come out as they arrive, also between the fragments of a data message. Server
     frames must not be masked and must not use the reserved bits (no extension is
-    negotiated).
+    negotiated). Nothing after a close frame is read.
+
+    Text is checked as it arrives and decoded once, when its message is whole. What a
+    :meth:`feed` brought of a text message that is not whole yet (fragments, the part
+    of a frame that has arrived) is checked at the end of that feed or before a control
+    frame, so that invalid UTF-8 fails when its bytes arrive, not when the message
+    ends: ASCII by ``bytes.isascii``, anything else by decoding it (dropping the
+    result). Decoding pieces and joining them would be slower: joining str pieces
+    costs more than decoding the message again (16 MiB of mixed text, read 64 KiB at a
+    time: 180 ms against 110 ms). A message that arrives in one read is decoded once
+    and never checked apart.
 
     ``max_size`` (None: no limit) bounds a data message, fragments included; a frame
     whose header says the message would be larger fails at once, before its payload is
@@ -114,12 +123,11 @@ class FrameParser:
     __slots__ = (
         "_buffer",
         "_checked",
-        "_decoder",
         "_fragmented",
         "_fragments",
         "_limit",
         "_size",
-        "_texts",
+        "_undecoded",
     )
 
     def __init__(self, max_size: int | None = None) -> None:
@@ -128,12 +136,11 @@ class FrameParser:
         self._fragmented: int | None = None  # opcode of the message being reassembled
         self._fragments: list[bytes] = []
         self._size = 0  # bytes of the message being reassembled, so far
-        #: The text message being reassembled, or the text frame being read: its decoder
-        #: and what it decoded so far.
-        self._decoder: codecs.IncrementalDecoder | None = None
-        self._texts: list[str] = []
-        #: Payload bytes of the incomplete frame at the start of the buffer already
-        #: given to the decoder.
+        #: What arrived of the text message under way and is not yet checked: the bytes
+        #: since the last check, or the start of a character that a read cut in two.
+        self._undecoded: list[bytes | bytearray] = []
+        #: Payload bytes of the incomplete text frame at the start of the buffer that
+        #: are already in ``_undecoded`` or checked.
         self._checked = 0
 
     def feed(self, data: bytes) -> list[ParsedMessage]:
@@ -145,6 +152,8 @@ class FrameParser:
         messages: list[ParsedMessage] = []
         try:
             self._parse(data, messages)
+            if self._undecoded:
+                self._validate()  # fail fast: what arrived of a text message
         except FrameError as exc:
             exc.messages = messages
             raise
@@ -185,9 +194,12 @@ class FrameParser:
                 end = start + length
                 if end > size:
                     if opcode == OP_TEXT or (
-                        opcode == OP_CONTINUATION and self._decoder is not None
+                        opcode == OP_CONTINUATION and self._fragmented == OP_TEXT
                     ):
-                        self._decode_partial(buffer, start, size)
+                        begin = start + self._checked
+                        if begin < size:  # to be decoded at the end of this feed
+                            self._undecoded.append(buffer[begin:size])
+                            self._checked = size - start
                     break
                 position = end
                 self._frame(opcode, final, bytes(memoryview(buffer)[start:end]), messages)
@@ -217,69 +229,66 @@ class FrameParser:
         if limit is not None and self._size + length > limit:
             raise MessageTooBigError(self._size + length, limit)
 
-    def _decode_partial(self, buffer: bytearray, start: int, size: int) -> None:
-        """Validate what arrived of a text frame's payload (fail fast on bad UTF-8)."""
-        decoder = self._decoder
-        if decoder is None:
-            decoder = self._decoder = _utf8_decoder()
-        begin = start + self._checked
-        if begin < size:
-            self._texts.append(self._decode(decoder, bytes(buffer[begin:size]), False))
-            self._checked = size - start
+    def _validate(self) -> None:
+        """Check that what arrived of the text message so far is UTF-8 (fail fast).
 
-    @staticmethod
-    def _decode(decoder: codecs.IncrementalDecoder, data: bytes, final: bool) -> str:
+        ASCII, most of JSON, passes at the speed of ``bytes.isascii``; other text is
+        decoded and the result dropped: the message is decoded once it is whole.
+        """
+        undecoded = self._undecoded
+        data = undecoded[0] if len(undecoded) == 1 else b"".join(undecoded)
+        undecoded.clear()
+        if data.isascii():
+            return
         try:
-            return decoder.decode(data, final)
+            _, used = codecs.utf_8_decode(data, "strict", False)
         except UnicodeDecodeError as exc:
             raise FrameError(
                 f"a text message that is not UTF-8: {exc}", CLOSE_INVALID_DATA
             ) from None
+        if used < len(data):  # a character cut short, completed by the next bytes
+            undecoded.append(data[used:])
 
     def _frame(
         self, opcode: int, final: bool, payload: bytes, messages: list[ParsedMessage]
     ) -> None:
         """One whole frame (its header already checked)."""
-        checked, self._checked = self._checked, 0
         if opcode >= OP_CLOSE:
+            if self._undecoded:
+                self._validate()  # the text before it is checked first
             if opcode == OP_CLOSE:
                 check_close(payload)
             messages.append(ParsedMessage(opcode, payload))
             return
-        decoder = self._decoder
-        if opcode == OP_TEXT and final and decoder is None:  # the common case
-            try:
-                text = payload.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise FrameError(
-                    f"a text message that is not UTF-8: {exc}", CLOSE_INVALID_DATA
-                ) from None
-            messages.append(ParsedMessage(OP_TEXT, payload, text))
-            return
-        if opcode == OP_TEXT and decoder is None:
-            decoder = self._decoder = _utf8_decoder()
-        if decoder is not None:
-            rest = payload[checked:] if checked else payload
-            self._texts.append(self._decode(decoder, rest, final))
+        if opcode != OP_CONTINUATION:
+            self._fragmented = opcode
+        text = self._fragmented == OP_TEXT
+        checked, self._checked = self._checked, 0
         if not final:
-            if opcode != OP_CONTINUATION:
-                self._fragmented = opcode
             if payload:  # endless empty fragments must not grow the list
                 self._fragments.append(payload)
                 self._size += len(payload)
+                if text:  # checked at the end of this feed, or before a control frame
+                    self._undecoded.append(payload[checked:] if checked else payload)
             return
-        if opcode == OP_CONTINUATION:
-            assert self._fragmented is not None  # checked with the header
-            opcode = self._fragmented
-            self._fragments.append(payload)
-            payload = b"".join(self._fragments)
-            self._fragmented = None
+        opcode = self._fragmented  # type: ignore[assignment]  # checked with the header
+        fragments = self._fragments
+        if fragments:
+            fragments.append(payload)
+            payload = b"".join(fragments)
             self._fragments = []
-            self._size = 0
-        if decoder is not None:
-            text = "".join(self._texts)
-            self._texts = []
-            self._decoder = None
-            messages.append(ParsedMessage(opcode, payload, text))
+        self._fragmented = None
+        self._size = 0
+        if text:
+            self._undecoded.clear()  # decoding the whole message checks it all
+            messages.append(ParsedMessage(opcode, payload, _decoded(payload)))
         else:
             messages.append(ParsedMessage(opcode, payload))
+
+
+def _decoded(payload: bytes) -> str:
+    """A whole text message's payload, decoded."""
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FrameError(f"a text message that is not UTF-8: {exc}", CLOSE_INVALID_DATA) from None
