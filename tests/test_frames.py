@@ -260,3 +260,24 @@ def test_endless_empty_fragments_hold_no_memory() -> None:
 def test_no_limit_with_none() -> None:
     payload = b"x" * (3 << 20)
     assert feed(FrameParser(max_size=None), frame(OP_BINARY, payload)) == [(OP_BINARY, payload)]
+
+
+def test_a_bad_fragment_fails_before_the_control_frame_that_follows_it() -> None:
+    data = frame(OP_TEXT, b"ok", fin=False) + frame(0x0, b"\xff", fin=False)
+    with pytest.raises(FrameError) as caught:
+        FrameParser().feed(data + frame(OP_PING, b"p") + frame(OP_CLOSE, b""))
+    assert caught.value.code == CLOSE_INVALID_DATA
+    assert caught.value.messages == []  # neither the ping nor the close
+
+
+def test_a_character_cut_by_a_read_is_checked_whole() -> None:
+    """A valid character split between two reads is no error; an invalid one is."""
+    parser = FrameParser()
+    data = frame(OP_TEXT, "€uro".encode())
+    assert parser.feed(data[:3]) == []  # the header and the first byte of €
+    assert parser.feed(data[3:]) == [ParsedMessage(OP_TEXT, "€uro".encode(), "€uro")]
+    parser = FrameParser()
+    bad = frame(OP_TEXT, b"\xe2\x82" + b"x" * 10)  # € cut short, then more
+    assert parser.feed(bad[:4]) == []
+    with pytest.raises(FrameError):
+        parser.feed(bad[4:6])  # the frame is not whole yet
