@@ -24,6 +24,11 @@ def check(report: dict[str, dict[str, Any]], expected: dict[str, Any]) -> list[s
     """Every mismatch, one line each (none: all as expected)."""
     problems: list[str] = []
     verdicts: dict[str, str] = expected["verdicts"]
+    problems += [
+        f"expected.json: case {case} is expected {verdict} without a reason"
+        for case, verdict in verdicts.items()
+        if not expected["reasons"].get(case)
+    ]
     for agent, cases in sorted(report.items()):
         counts = Counter(result["behavior"] for result in cases.values())
         summary = ", ".join(f"{n} {verdict}" for verdict, n in counts.most_common())
