@@ -78,7 +78,9 @@ class Inbound:
             reason = self._deliver(exc.messages)
             if reason is not None:
                 return reason
-            logger.warning("invalid websocket frame from the server: %s", exc)
+            logger.warning(
+                "the server broke the websocket protocol; closing with %d: %s", exc.code, exc
+            )
             self._closing()
             self._answer(close_frame(exc.code))
             if isinstance(exc, MessageTooBigError):
