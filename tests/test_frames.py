@@ -281,3 +281,34 @@ def test_a_character_cut_by_a_read_is_checked_whole() -> None:
     assert parser.feed(bad[:4]) == []
     with pytest.raises(FrameError):
         parser.feed(bad[4:6])  # the frame is not whole yet
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=40),
+            st.builds(
+                frame,
+                st.sampled_from([0x0, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, 0x3]),
+                st.one_of(st.binary(max_size=200), st.text(max_size=50).map(str.encode)),
+                fin=st.booleans(),
+            ),
+        ),
+        max_size=12,
+    ),
+    st.integers(1, 64),
+)
+def test_any_bytes_give_messages_or_a_frame_error_and_nothing_else(
+    pieces: list[bytes], step: int
+) -> None:
+    parser = FrameParser(max_size=300)
+    data = b"".join(pieces)
+    code = None
+    try:
+        for i in range(0, len(data), step):
+            for message in parser.feed(data[i : i + step]):
+                if message.opcode == OP_TEXT:
+                    assert message.text == message.payload.decode("utf-8")
+    except FrameError as exc:
+        code = exc.code
+    assert code in (None, 1002, 1007, 1009)
