@@ -28,6 +28,13 @@ find_python27() {
             fi
         done
     fi
+    # pyenv's root when pyenv itself is not on the PATH (a non-login shell).
+    for prefix in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/2.7*; do
+        if [ -x "$prefix/bin/python" ]; then
+            echo "$prefix/bin/python"
+            return
+        fi
+    done
     if command -v python2.7 >/dev/null 2>&1; then
         command -v python2.7
         return
