@@ -712,6 +712,7 @@ BAD_TRANSPORT_FIELDS: dict[str, list[Any]] = {
     ],
     "ping_timeout": [0, -1, math.nan, "5", True, 5],
     "shared_reader": [1, 0, "yes", None],
+    "max_message_size": [0, -1, 1.5, math.inf, True, "1024", [1]],
 }
 
 

@@ -49,3 +49,21 @@ def test_frames_sent_with_the_upgrade_response_arrive_in_order(eager: RawServer)
     finally:
         transport.close()
     assert [json.loads(frame.data) for frame in got] == GREETING
+
+
+def test_a_frame_cut_by_the_end_of_the_upgrade_read_is_not_lost() -> None:
+    """The read that took the 101 response ends in the middle of a frame: the reader
+    that goes on (the process's one reader) gets the rest of it."""
+    first, cut, last = (_text([None, None, "t", "e", {"n": n}]) for n in range(3))
+    server = RawServer(pong=False, greeting=first + cut[:7], answers={b"more": cut[7:] + last})
+    listener = Listener()
+    transport = websocket_transport(server.url, TransportOptions(), listener)
+    try:
+        assert listener.connected_event.wait(TIMEOUT)
+        got = [listener.received.get(timeout=TIMEOUT)]
+        transport.send(Frame.text("more"))
+        got += [listener.received.get(timeout=TIMEOUT) for _ in range(2)]
+    finally:
+        transport.close()
+        server.close()
+    assert [json.loads(frame.data)[4] for frame in got] == [{"n": 0}, {"n": 1}, {"n": 2}]

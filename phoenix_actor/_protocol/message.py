@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Union
 
 #: A ref as it comes off the wire after normalisation: our own refs are ``int``; a
@@ -20,10 +20,22 @@ class Opcode(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """One websocket data frame. ``data`` is always bytes (UTF-8 for text frames)."""
+    """One websocket data frame. ``data`` is always bytes (UTF-8 for text frames).
+
+    A text frame the transport received also carries its data decoded (the transport
+    validates every text message as UTF-8 as it arrives): :meth:`as_str` returns it,
+    so that a serializer does not decode the data a second time.
+    """
 
     opcode: Opcode
     data: bytes
+    _decoded: str | None = field(default=None, compare=False, repr=False)
+
+    def as_str(self) -> str:
+        """The data as str: what the transport decoded, else ``data`` decoded as UTF-8
+        (which raises :class:`UnicodeDecodeError` when it is not UTF-8)."""
+        decoded = self._decoded
+        return decoded if decoded is not None else self.data.decode("utf-8")
 
     @classmethod
     def text(cls, data: str | bytes) -> Frame:

@@ -127,8 +127,9 @@ class JSONSerializer(_JSONBase):
         if frame.opcode is Opcode.BINARY:
             return _decode_binary(frame.data)
         try:
-            # Decode as UTF-8 first: json.loads(bytes) would also accept UTF-16/32.
-            decoded = json.loads(frame.data.decode("utf-8"))
+            # As str: json.loads(bytes) would also accept UTF-16/32. The transport has
+            # already decoded (and validated) the text: as_str does not decode it again.
+            decoded = json.loads(frame.as_str())
         except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
             raise DecodeError(f"text frame is not valid JSON: {exc}") from exc
         if type(decoded) is not list or len(decoded) < 5:
@@ -198,7 +199,7 @@ class V1JSONSerializer(_JSONBase):
                 f"protocol {PROTOCOL_V1} has no binary frames, got {len(frame.data)} bytes"
             )
         try:
-            decoded = json.loads(frame.data.decode("utf-8"))
+            decoded = json.loads(frame.as_str())
         except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
             raise DecodeError(f"text frame is not valid JSON: {exc}") from exc
         if type(decoded) is not dict:

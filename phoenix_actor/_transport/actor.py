@@ -293,7 +293,11 @@ class TransportActor(RuntimeChoice):
                     self.actor_ref.tell(_Opened())
             self._listener.connected()
             inbound = Inbound(
-                self._frames, self._answer_nowait, self._mark_closed, self._count_pong
+                self._frames,
+                self._answer_nowait,
+                self._mark_closed,
+                self._count_pong,
+                self._options.max_message_size,
             )
             self._reading = reading = ReadConnection(sock, inbound, self._ended)
             self._wire.reading = reading

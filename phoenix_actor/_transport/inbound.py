@@ -23,14 +23,15 @@ from phoenix_actor._transport.frames import (
     OP_TEXT,
     FrameError,
     FrameParser,
+    MessageTooBigError,
+    ParsedMessage,
 )
-from phoenix_actor._transport.reasons import ConnectionLost, DisconnectReason
+from phoenix_actor._transport.reasons import DisconnectReason, MessageTooBig, ProtocolViolation
 from phoenix_actor._transport.wire import encode_frame
 
 logger = logging.getLogger("phoenix_actor.transport")
 
 CLOSE_NORMAL = 1000
-CLOSE_PROTOCOL_ERROR = 1002
 #: How much a reader asks the socket for at once.
 READ_SIZE = 65536
 #: Why a connection ended when the socket said no more (websocket-client's words).
@@ -47,7 +48,8 @@ class Inbound:
 
     ``report`` takes a batch of data frames; ``answer`` writes a control frame (a pong
     or a close) and must not raise; ``closing`` is called before a close frame is
-    answered; ``pong`` counts a pong.
+    answered; ``pong`` counts a pong. ``max_message_size`` bounds an inbound message
+    (None: no limit).
     """
 
     __slots__ = ("_answer", "_closing", "_feed", "_pong", "_report")
@@ -58,8 +60,9 @@ class Inbound:
         answer: Callable[[bytes], None],
         closing: Callable[[], None],
         pong: Callable[[], None],
+        max_message_size: int | None = None,
     ) -> None:
-        self._feed = FrameParser().feed
+        self._feed = FrameParser(max_message_size).feed
         self._report = report
         self._answer = answer
         self._closing = closing
@@ -70,21 +73,34 @@ class Inbound:
         try:
             messages = self._feed(data)
         except FrameError as exc:
-            logger.warning("invalid websocket frame from the server: %s", exc)
+            # What came before the error is delivered first (and a close frame among
+            # it ends the connection as usual).
+            reason = self._deliver(exc.messages)
+            if reason is not None:
+                return reason
+            logger.warning(
+                "the server broke the websocket protocol; closing with %d: %s", exc.code, exc
+            )
             self._closing()
-            self._answer(close_frame(CLOSE_PROTOCOL_ERROR))
-            return ConnectionLost(f"invalid websocket frame: {exc}")
+            self._answer(close_frame(exc.code))
+            if isinstance(exc, MessageTooBigError):
+                return MessageTooBig(exc.size, exc.limit)
+            return ProtocolViolation(exc.code, str(exc))
+        return self._deliver(messages)
+
+    def _deliver(self, messages: list[ParsedMessage]) -> DisconnectReason | None:
+        """Report the data messages, answer the control frames; a close frame's reason."""
         batch: list[Frame] = []
-        for opcode, payload in messages:
+        for opcode, payload, text in messages:
             if opcode == OP_TEXT:
-                batch.append(Frame(Opcode.TEXT, payload))
+                batch.append(Frame(Opcode.TEXT, payload, text))
             elif opcode == OP_BINARY:
                 batch.append(Frame(Opcode.BINARY, payload))
             elif opcode == OP_PING:
                 self._answer(encode_frame(payload, websocket.ABNF.OPCODE_PONG))
             elif opcode == OP_PONG:
                 self._pong()
-            else:  # close: answer it, after delivering what came before it
+            else:  # close (valid: the parser checked it): answer it, after what came before
                 if batch:
                     self._report(batch)
                 self._closing()

@@ -67,6 +67,8 @@ _EXTRA_KEYS: Final = frozenset(
     }
 )
 _SSL_FIELDS: Final = ("ca_file", "client_cert", "client_key")
+#: ``TransportOptions.max_message_size`` by default: 16 MiB.
+DEFAULT_MAX_MESSAGE_SIZE: Final = 16 * 1024 * 1024
 
 
 def _is_token(text: str) -> bool:
@@ -208,6 +210,14 @@ class TransportOptions:
 
     Other:
 
+    * ``max_message_size``: the largest message the server may send, in bytes (16 MiB
+      by default; ``None``: no limit). A message over it, one frame or the fragments
+      of one, closes the connection with 1009 as soon as a frame header announces it,
+      before its payload is read, and is reported as
+      :class:`~phoenix_actor.MessageTooBig`; ``Reconnect()`` then retries as after any
+      lost connection. The default leaves room for large presence states and replies
+      while bounding what one connection can make the process hold (without it, a
+      message that never ends grows without bound).
     * ``shared_reader``: deprecated and ignored: every connection is read by the one
       reader thread of the process now (a ``DeprecationWarning`` when set).
     * ``extra``: further keyword arguments for ``websocket.WebSocket.connect``
@@ -234,8 +244,12 @@ class TransportOptions:
     ping_interval: float | None = None
     ping_timeout: float | None = None
     shared_reader: bool = False
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
 
     def __post_init__(self) -> None:
+        size = self.max_message_size
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise ConfigError(f"max_message_size must be an int >= 1 (bytes) or None, not {size!r}")
         if not isinstance(self.shared_reader, bool):
             raise ConfigError(f"shared_reader must be True or False, not {self.shared_reader!r}")
         if self.shared_reader:
@@ -343,6 +357,8 @@ class TransportOptions:
             f"subprotocols=<{len(self.subprotocols)}>",
             f"connect_timeout={self.connect_timeout!r}",
         ]
+        if self.max_message_size != DEFAULT_MAX_MESSAGE_SIZE:
+            shown.append(f"max_message_size={self.max_message_size!r}")
         for name in _SSL_FIELDS:
             value = getattr(self, name)
             if value is not None:

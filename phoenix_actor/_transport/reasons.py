@@ -114,6 +114,37 @@ class ConnectionLost(DisconnectReason):
 
 
 @dataclass(frozen=True, slots=True)
+class ProtocolViolation(DisconnectReason):
+    """The server broke the websocket protocol (RFC 6455), so the client failed the
+    connection, sending a close frame with ``code``: 1002 for an invalid frame (a masked
+    frame, reserved bits or opcodes, fragments out of order, an invalid close frame:
+    a 1-byte payload, a code such as 0, 999, 1005 or 1006, a reason that is not UTF-8),
+    1007 for a text message that is not UTF-8. ``error`` says what was wrong."""
+
+    code: int
+    error: str
+
+    def describe(self) -> str:
+        return f"the server broke the websocket protocol (closed with {self.code}): {self.error}"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageTooBig(DisconnectReason):
+    """The server sent a message over ``TransportOptions.max_message_size`` (``limit``
+    bytes); the client closed the connection with 1009 without reading it. ``size`` is
+    what its frame headers announced so far (a lower bound of its size)."""
+
+    size: int
+    limit: int
+
+    def describe(self) -> str:
+        return (
+            f"the server sent a message of at least {self.size} bytes, over the limit "
+            f"of {self.limit} (max_message_size); closed with 1009"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class TransportDown(DisconnectReason):
     """The transport went away on its own: its actor was stopped from outside, or failed
     in an unexpected way (the Elixir ``{:transport_down, reason}``)."""
