@@ -11,13 +11,13 @@ import json
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pykka
 
-from phoenix_actor import ChannelReply
+from phoenix_actor import ChannelReply, Connection
 from phoenix_actor._cli.output import (
     EXIT_CHANNEL_CLOSED,
     EXIT_JOIN_REFUSED,
@@ -38,8 +38,21 @@ from phoenix_actor.exceptions import (
     SocketStoppedError,
 )
 
-if TYPE_CHECKING:
-    from phoenix_actor._cli.connect import _Run
+
+class _Run(Protocol):
+    """What the stdin pump uses of the run of ``connect`` (``connect._Run`` is one)."""
+
+    @property
+    def timeout(self) -> float: ...
+
+    def execute(self, function: Callable[[Connection], Any]) -> Any: ...
+
+    def send(self, conn: Connection, request: Request) -> pykka.Future[ChannelReply]: ...
+
+    def stdin_drained(self) -> None: ...
+
+    def request_failed(self, code: int, message: str) -> None: ...
+
 
 #: Seconds a caller waits beyond a request's own timeout, which the socket enforces.
 _GRACE = 2.0
@@ -165,7 +178,7 @@ class _StdinPump:
             if item is _STOP:
                 break
             where, request, future = item
-            timeout = self._run.args.timeout
+            timeout = self._run.timeout
             try:
                 reply: ChannelReply = future.get(timeout=timeout + _GRACE)
             except SocketStoppedError:
@@ -186,5 +199,4 @@ class _StdinPump:
 
     def _failed(self, code: int, message: str) -> None:
         """Report a failed line; the run goes on, and ends with ``code`` instead of 0."""
-        self._run.out.error(message)
-        self._run.outcome.failed(code)
+        self._run.request_failed(code, message)

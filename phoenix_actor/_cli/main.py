@@ -15,7 +15,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from phoenix_actor import __version__
-from phoenix_actor._cli.connect import ConnectArgs, run_connect
+from phoenix_actor._cli.args import ConnectArgs
+from phoenix_actor._cli.connect import run_connect
 from phoenix_actor._cli.input import Request
 from phoenix_actor._cli.output import (
     EXIT_NO_SERVER_EXTRA,
@@ -299,7 +300,7 @@ def _headers(given: list[str]) -> dict[str, str]:
 
 
 def _connect_args(ns: argparse.Namespace, stdin_is_tty: bool) -> ConnectArgs:
-    """The validated :class:`~phoenix_actor._cli.connect.ConnectArgs`; UsageError if wrong."""
+    """The validated :class:`~phoenix_actor._cli.args.ConnectArgs`; UsageError if wrong."""
     url, url_params = _split_url(ns.url)
     joins: list[Request] = []
     for text in ns.join:

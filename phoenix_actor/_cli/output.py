@@ -1,7 +1,7 @@
 """What ``phoenix-actor connect`` prints, and its exit codes.
 
 The exit codes, the JSON line records on stdout (:class:`_Output`, written by the
-socket's callbacks in :class:`_Printer`), and the sentences for stderr that explain a
+socket's callbacks in ``printer``), and the sentences for stderr that explain a
 disconnect.
 """
 
@@ -12,25 +12,16 @@ import json
 import os
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from phoenix_actor import (
-    Connect,
     ConnectFailed,
-    Connection,
     ConnectionRefused,
     DisconnectReason,
     HandshakeFailed,
     HandshakeRejected,
-    Reconnect,
     RemoteClosed,
-    SocketClient,
-    WireRef,
 )
-from phoenix_actor._transport.reasons import reconnect_refusal
-
-if TYPE_CHECKING:
-    from phoenix_actor._cli.connect import ConnectArgs, _Outcome
 
 EXIT_OK = 0
 EXIT_USAGE = 1
@@ -146,67 +137,3 @@ def _reason_record(reason: DisconnectReason, reconnect: bool) -> dict[str, Any]:
         record["code"] = reason.code
     record["reconnect"] = reconnect
     return record
-
-
-class _Printer(SocketClient):
-    """The socket's callbacks: each prints one line; connects and ends go to the outcome."""
-
-    def __init__(self, args: ConnectArgs, outcome: _Outcome, out: _Output) -> None:
-        self._args = args
-        self._outcome = outcome
-        self._out = out
-        self._was_connected = False
-        self._messages = 0
-        self._done = False  # nothing more is printed once --count is reached
-
-    def _print(self, record: dict[str, Any]) -> None:
-        if not self._done:
-            self._out.record(record)
-
-    def init(self) -> Connect:
-        return Connect(self._args.url, self._args.params)
-
-    def handle_connected(self, conn: Connection) -> None:
-        kind = "reconnected" if self._was_connected else "connected"
-        self._was_connected = True
-        self._print({"type": kind, "url": self._args.shown_url})
-        self._outcome.set_connected()
-
-    def handle_disconnected(self, reason: DisconnectReason) -> Reconnect | None:
-        final = (
-            not (self._was_connected and self._args.reconnect)
-            or reconnect_refusal(reason) is not None
-        )
-        self._print(_reason_record(reason, reconnect=not final))
-        if not final:
-            return Reconnect()
-        self._done = True
-        self._outcome.finish(exit_code_for(reason), explain(reason, self._args.shown_url))
-        return None
-
-    def handle_joined(self, topic: str, response: Any, conn: Connection) -> None:
-        self._print({"type": "joined", "topic": topic, "response": response})
-
-    def handle_join_error(self, topic: str, response: Any, conn: Connection) -> None:
-        self._print({"type": "join_error", "topic": topic, "response": response})
-
-    def handle_channel_closed(self, topic: str, payload: Any, conn: Connection) -> None:
-        self._print({"type": "channel_closed", "topic": topic, "payload": payload})
-
-    def handle_message(self, topic: str, event: str, payload: Any, conn: Connection) -> None:
-        if self._done:
-            return
-        self._print({"type": "message", "topic": topic, "event": event, "payload": payload})
-        self._messages += 1
-        if self._args.count is not None and self._messages >= self._args.count:
-            self._done = True
-            self._outcome.finish(EXIT_OK)
-
-    def handle_reply(self, topic: str, ref: WireRef, payload: Any, conn: Connection) -> None:
-        status, response = payload.get("status"), payload.get("response")
-        self._print(
-            {"type": "reply", "topic": topic, "ref": ref, "status": status, "response": response}
-        )
-
-    def terminate(self, reason: Any) -> None:
-        self._outcome.finish(EXIT_LOST, f"the socket stopped: {reason}")
