@@ -144,3 +144,22 @@ def test_the_default_runtime_is_the_pool() -> None:
     assert pa.Config().runtime == "pooled"
     assert pa.Config().worker_pool() is default_pool()
     assert pa.Config(runtime="threads").worker_pool() is None
+
+
+def test_stopping_many_pooled_sockets_at_once_does_not_starve_the_pool(
+    server: PhoenixServer,
+) -> None:
+    """A socket closes its connection itself when it stops: it never waits for its
+    transport actor's turn, which on a small pool would come after every other stop."""
+    pool = WorkerPool(2, max_workers=4, name="phoenix_actor-pool-stops")
+    sockets = [pa.Socket(server.url, timeout=TIMEOUT, runtime=pool) for _ in range(200)]
+    try:
+        for socket in sockets:
+            socket.wait_connected()
+        futures = [socket.ref.stop(block=False) for socket in sockets]  # all at once
+        for future in futures:
+            future.get(timeout=TIMEOUT)
+    finally:
+        for socket in sockets:
+            socket.close()
+        pool.shutdown(timeout=TIMEOUT)

@@ -78,11 +78,6 @@ class _PongDue:
     sequence: int
 
 
-@dataclass(frozen=True, slots=True)
-class _OwnerClosing:
-    """The owner closes the transport: it knows, so no disconnect is reported."""
-
-
 class TransportActor(RuntimeChoice):
     """Owns one ``websocket.WebSocket``: connects it, writes to it, closes it.
 
@@ -102,6 +97,8 @@ class TransportActor(RuntimeChoice):
         listener: TransportListener,
         plan: ConnectPlan | None = None,
         wire: _Wire | None = None,
+        *,
+        face: _ActorTransport | None = None,
     ) -> None:
         self._use_pool(current_pool())  # its socket's runtime: a pool, or a thread of its own
         super().__init__()
@@ -123,10 +120,16 @@ class TransportActor(RuntimeChoice):
         self._connect_over = threading.Event()  # the connect job has ended
         self._connect_started = False
         self._expired = False  # connect_timeout passed (written by the timer thread)
+        self._shut_lock = threading.Lock()
+        self._shut = False  # _shutdown has begun (in the owner's thread or this actor's)
+        if face is not None:
+            face._actor = self
 
     # -- actor side ---------------------------------------------------------------
 
     def on_start(self) -> None:
+        if self._closing.is_set():
+            return  # closed by its owner before it ran
         self._connect_started = True
         CONNECTOR.submit(self._connect)
 
@@ -142,9 +145,6 @@ class TransportActor(RuntimeChoice):
     def on_receive(self, message: Any) -> None:
         if isinstance(message, _Send):
             self._send(message)
-        elif isinstance(message, _OwnerClosing):
-            with self._report_lock:
-                self._reported = True
         elif isinstance(message, _Opened):
             if self._options.ping_interval is not None:
                 self._after(self._options.ping_interval, _PingDue())
@@ -218,7 +218,21 @@ class TransportActor(RuntimeChoice):
     def _abort(self) -> None:
         self._wire.abort()
 
+    def close_owned(self) -> None:
+        """The owner closes the connection, from its own thread and at once: no report,
+        and no wait on this actor's mailbox (on a pool, that could wait behind every
+        other actor). Thread-safe; the actor's own stop then finds it done."""
+        with self._report_lock:
+            self._reported = True
+        self._shutdown()
+
     def _shutdown(self) -> None:
+        """Close the connection (once, from whichever thread comes first): take it from
+        the reader, say goodbye with a close frame if that goes at once, abort, close."""
+        with self._shut_lock:
+            if self._shut:
+                return
+            self._shut = True
         self._closing.set()
         if self._ping_timer is not None:
             self._ping_timer.cancel()
@@ -333,9 +347,9 @@ class TransportActor(RuntimeChoice):
         self._pongs += 1
 
     def _answer(self, data: bytes) -> None:
-        """Write a control frame, waiting if need be (the actor itself)."""
+        """Write a control frame, waiting a little if need be (a close)."""
         with contextlib.suppress(OSError, websocket.WebSocketException):
-            self._wire.write(data)
+            self._wire.write(data, timeout=_GRACEFUL_CLOSE)
 
     def _answer_nowait(self, data: bytes) -> None:
         """Write a control frame without waiting (the reader): what cannot be written
@@ -358,11 +372,12 @@ class TransportActor(RuntimeChoice):
 class _ActorTransport:
     """The :class:`Transport` face of a :class:`TransportActor`."""
 
-    __slots__ = ("_ref", "_wire")
+    __slots__ = ("_actor", "_ref", "_wire")
 
-    def __init__(self, ref: pykka.ActorRef[TransportActor], wire: _Wire) -> None:
-        self._ref = ref
+    def __init__(self, wire: _Wire) -> None:
         self._wire = wire
+        self._actor: TransportActor | None = None  # set by the actor it faces
+        self._ref: pykka.ActorRef[TransportActor] | None = None
 
     def send(self, frame: Frame) -> None:
         """Write ``frame`` from this (the owner's) thread when that cannot block, else
@@ -374,6 +389,7 @@ class _ActorTransport:
         if rest is None:
             return
         wire.queued += 1
+        assert self._ref is not None  # started
         try:
             self._ref.tell(_Send(rest))
         except pykka.ActorDeadError:
@@ -391,25 +407,10 @@ class _ActorTransport:
         return self._wire.begun
 
     def close(self) -> None:
-        """Close gracefully (a close frame) if the transport answers at once; else abort.
-
-        A transport stuck in a write to a peer that stopped reading cannot even take the
-        stop message: the connection is then shut down from this thread.
-        """
-        try:
-            self._ref.tell(_OwnerClosing())
-            stopped = self._ref.stop(block=False)
-        except pykka.ActorDeadError:
-            return
-        try:
-            stopped.get(timeout=_GRACEFUL_CLOSE)
-        except pykka.Timeout:
-            logger.debug("the transport is slow to close (a blocked write?): aborting")
-            self._wire.closing.set()
-            self._wire.abort()
-        else:
-            return
-        try:
-            stopped.get(timeout=_STOP_TIMEOUT + 1)
-        except pykka.Timeout:
-            logger.warning("the transport did not stop within %s s", _STOP_TIMEOUT + 1)
+        """Close the connection from this (the owner's) thread, gracefully when a close
+        frame goes at once, then stop the transport actor without waiting for it."""
+        if self._actor is not None:
+            self._actor.close_owned()
+        if self._ref is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                self._ref.stop(block=False)

@@ -58,10 +58,11 @@ def websocket_transport(
         logger.warning("cannot connect to %s: %s", redact_url(url), exc)
         return _FailedTransport(listener, ConnectFailed("config", str(exc)))
     wire = _Wire(plan)
+    face = _ActorTransport(wire)
     try:
-        ref = TransportActor.start(url, options, listener, plan, wire)
+        face._ref = TransportActor.start(url, options, listener, plan, wire, face=face)
     except BaseException:
-        wire.closing.set()  # the reader, started in __init__, then ends on its own
+        wire.closing.set()  # a connect that began then ends on its own
         wire.abort()
         raise
-    return _ActorTransport(ref, wire)
+    return face

@@ -20,6 +20,7 @@ import ssl
 import struct
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import websocket
@@ -36,25 +37,38 @@ _NEXT_ADDRESS_ERRNOS = frozenset({errno.ECONNREFUSED, errno.ENETUNREACH})
 _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError)
 
 
-def _wait_writable(sock: socket.socket) -> None:
-    """Wait until ``sock`` can take more (or is broken: the next write then raises)."""
+def _wait_writable(sock: socket.socket, timeout: float | None) -> bool:
+    """Wait until ``sock`` can take more (or is broken: the next write then raises);
+    False if ``timeout`` seconds passed first."""
     with blocking():  # on a pool worker, a spare runs the other actors meanwhile
         if hasattr(select, "poll"):
             poller = select.poll()
             poller.register(sock, select.POLLOUT)
-            poller.poll()
-        else:  # pragma: no cover -- Windows
-            select.select([], [sock], [sock])
+            return bool(poller.poll(None if timeout is None else max(timeout, 0.0) * 1000))
+        writable = select.select([], [sock], [sock], timeout)  # pragma: no cover -- Windows
+        return bool(writable[1] or writable[2])  # pragma: no cover
 
 
-def send_all(sock: socket.socket, data: bytes) -> None:
-    """Write all of ``data`` to a non-blocking (or blocking) socket, waiting for room."""
+@contextlib.contextmanager
+def _held(lock: threading.Lock) -> Iterator[None]:
+    """Release ``lock``, acquired already, when the block ends."""
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def send_all(sock: socket.socket, data: bytes, deadline: float | None = None) -> None:
+    """Write all of ``data`` to a non-blocking (or blocking) socket, waiting for room
+    (until ``time.monotonic()`` reaches ``deadline``, if given: then TimeoutError)."""
     view = memoryview(data)
     while view:
         try:
             sent = sock.send(view)
         except _WOULD_BLOCK:
-            _wait_writable(sock)
+            left = None if deadline is None else deadline - time.monotonic()
+            if not _wait_writable(sock, left):
+                raise TimeoutError("the peer took no more data in time") from None
             continue
         view = view[sent:]
 
@@ -331,13 +345,18 @@ class _Wire:
         """Part of a frame is still to be written (by the next :meth:`write`)."""
         return bool(self._tail)
 
-    def write(self, data: bytes, counted: bool = False) -> None:
-        """Write the tail of a direct write, then ``data``; blocks until both are sent.
-        ``counted``: ``data`` is one of the owner's frames (:attr:`begun`).
+    def write(self, data: bytes, counted: bool = False, timeout: float | None = None) -> None:
+        """Write the tail of a direct write, then ``data``; blocks until both are sent
+        (or ``timeout`` seconds pass: TimeoutError). ``counted``: ``data`` is one of the
+        owner's frames (:attr:`begun`).
 
         Raises ``OSError`` (or ``WebSocketException``) when the connection is broken.
         """
-        with self.ws.lock:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        lock = self.ws.lock
+        if not lock.acquire(timeout=-1 if timeout is None else timeout):
+            raise TimeoutError("another write holds the connection")
+        with _held(lock):
             sock = self.ws.sock
             if sock is None or self.dead:
                 raise websocket.WebSocketConnectionClosedException("the socket is closed")
@@ -345,7 +364,7 @@ class _Wire:
             data, self._tail = self._tail + data, b""
             if data:
                 try:
-                    send_all(sock, data)
+                    send_all(sock, data, deadline)
                 except BaseException:
                     self.dead = True
                     raise
