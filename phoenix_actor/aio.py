@@ -301,7 +301,9 @@ class AsyncSocket:
     async def wait_connected(self, timeout: float | None = None) -> None:
         """Wait until a connection is open; :class:`CallTimeoutError` after ``timeout``."""
         timeout = self.timeout if timeout is None else timeout
-        if not self._stopped.is_set() and self.is_connected:
+        if self._has_stopped():
+            raise SocketStoppedError("the socket is closed")
+        if self.is_connected:
             return
         try:
             await asyncio.wait_for(self._up.wait(), timeout)
@@ -309,8 +311,13 @@ class AsyncSocket:
             reason = self.last_disconnect_reason
             why = f" (last: {reason.describe()})" if reason is not None else ""
             raise CallTimeoutError(f"not connected within {timeout} s{why}") from None
-        if self._stopped.is_set():
+        if self._has_stopped():
             raise SocketStoppedError("the socket is closed")
+
+    def _has_stopped(self) -> bool:
+        """True once the socket stopped, even before the loop has run the notice of it
+        (a stop from this thread blocks the loop; ``_up`` may still say connected)."""
+        return self._stopped.is_set() or self._socket._stopped.is_set()
 
     async def connect(self, timeout: float | None = None) -> None:
         """Connect now (if not connected) and wait for the connection."""
