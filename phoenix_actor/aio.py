@@ -172,7 +172,7 @@ class AsyncSubscription:
         if self._queue.empty():
             try:
                 item = await asyncio.wait_for(self._queue.get(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise TimeoutError(f"no message on {self.topic!r} within {timeout} s") from None
         else:
             item = self._queue.get_nowait()
@@ -307,7 +307,7 @@ class AsyncSocket:
             return
         try:
             await asyncio.wait_for(self._up.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             reason = self.last_disconnect_reason
             why = f" (last: {reason.describe()})" if reason is not None else ""
             raise CallTimeoutError(f"not connected within {timeout} s{why}") from None
@@ -435,7 +435,7 @@ class AsyncSocket:
             self._socket.ref.stop(block=False)  # its terminate() posts _stopped_now
             try:
                 await asyncio.wait_for(self._stopped.wait(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if self._socket.ref.is_alive():
                     raise CallTimeoutError("the socket did not stop in time") from None
         self._socket._terminated("closed")  # as Socket.close does; idempotent
