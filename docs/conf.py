@@ -81,6 +81,10 @@ nitpick_ignore_regex = [
 ]
 
 
+#: The public type aliases, by name (``Backoff``).
+ALIASES: set[str] = set()
+
+
 def _public_paths() -> tuple[dict[str, str], dict[str, list[str]]]:
     """Where each public object is documented: by a path that reaches it (the one that
     defines it, ``phoenix_actor._facade.Socket``, or another public one,
@@ -97,6 +101,8 @@ def _public_paths() -> tuple[dict[str, str], dict[str, list[str]]]:
             path = f"{module_name}.{name}"
             if not hasattr(value, "__qualname__"):  # data: a constant or a type alias
                 by_name.setdefault(name, []).append(path)
+                if name[0].isupper() and not name.isupper():
+                    ALIASES.add(name)
                 continue
             public = documented.setdefault(id(value), path)
             by_path[f"{value.__module__}.{value.__qualname__}"] = public
@@ -118,6 +124,10 @@ def _exported(module: Any) -> list[str]:
 
 
 BY_PATH, BY_NAME = _public_paths()
+
+# The public type aliases by name in signatures, rather than expanded, linked to their
+# entry. (Not the private ``Params``: Sphinx 9 prints ``Params | None`` as a repr.)
+autodoc_type_aliases = {name: paths[-1] for name, paths in BY_NAME.items() if name in ALIASES}
 
 
 def _public_target(target: str, module: str | None) -> str | None:
@@ -201,6 +211,51 @@ def _data_docstring(  # noqa: PLR0917 (the signature Sphinx calls)
         lines[:] = ATTRIBUTE_DOCS.get(name.rsplit(".", 1)[-1], [])
 
 
+def _public_bases(app: Any, name: str, obj: Any, options: Any, bases: list[Any]) -> None:
+    """ "Bases:" lines without ``object`` and without the package's private classes."""
+    bases[:] = [
+        base
+        for base in bases
+        if base is not object
+        and not (
+            getattr(base, "__module__", "").startswith("phoenix_actor")
+            and f"{base.__module__}.{base.__qualname__}" not in BY_PATH
+        )
+    ]
+
+
+_OPAQUE_DEFAULT = re.compile(r"(=\s*)<[^<>]*>")
+
+
+def _opaque_defaults(  # noqa: PLR0917 (the signature Sphinx calls)
+    app: Any, what: str, name: str, obj: Any, options: Any, signature: str | None, ret: str | None
+) -> tuple[str | None, str | None] | None:
+    """Defaults whose repr is ``<...>`` (a dataclass's ``<factory>``, a sentinel
+    ``<object object>``, ``<built-in function monotonic>``) show as ``...``: Sphinx
+    cannot parse them, and would print the whole signature raw."""
+    if signature is not None and _OPAQUE_DEFAULT.search(signature):
+        return _OPAQUE_DEFAULT.sub(r"\1...", signature), ret
+    return None
+
+
+def _skip_inherited_docs(  # noqa: PLR0917 (the signature Sphinx calls)
+    app: Any, what: str, name: str, obj: Any, skip: bool, options: Any
+) -> bool | None:
+    """Skip a method that only overrides, without a docstring of its own: Pykka's actor
+    hooks (``on_start``...) would otherwise show Pykka's docstrings, written for mkdocs,
+    and a protocol's implementations repeat the protocol's."""
+    if what == "class" and callable(obj) and getattr(obj, "__doc__", "") is None:
+        return True
+    return None
+
+
+def _drop_empty_bases(app: Any, doctree: Any) -> None:
+    """Remove the "Bases:" lines that :func:`_public_bases` left empty."""
+    for paragraph in list(doctree.findall(nodes.paragraph)):
+        if paragraph.astext().strip() == "Bases:":
+            paragraph.parent.remove(paragraph)
+
+
 def _check_every_public_name(app: Any, env: Any) -> None:
     """Warn (an error under -W) about each public name that no page documents."""
     documented = set(env.get_domain("py").objects)
@@ -212,6 +267,10 @@ def _check_every_public_name(app: Any, env: Any) -> None:
 def setup(app: Any) -> None:
     app.connect("env-check-consistency", _check_every_public_name)
     app.connect("autodoc-process-docstring", _data_docstring)
+    app.connect("autodoc-process-bases", _public_bases)
+    app.connect("autodoc-process-signature", _opaque_defaults)
+    app.connect("doctree-read", _drop_empty_bases)
+    app.connect("autodoc-skip-member", _skip_inherited_docs)
     app.connect("missing-reference", _missing_reference)
     app.connect("doctree-resolved", _local_links)
     app.connect("build-finished", _copy_examples)
