@@ -13,14 +13,14 @@
     │   ├── AlreadyJoinedError             join of a topic that is joined or joining
     │   ├── InvalidMessageError (also TypeError)  a topic, event or payload of the wrong type
     │   ├── EncodeError (also TypeError)   the payload cannot be serialized (the ref is consumed)
-    │   └── BufferFullError                the push buffer is full (``Config.push_buffer``)
+    │   └── BufferFullError                the push buffer is full (Config.push_buffer)
     ├── NoReplyError                       a request was accepted, but its reply will not come
     │   ├── PushTimeoutError (also TimeoutError)  no reply within the timeout
     │   ├── ChannelClosedError             the channel closed or crashed first
     │   └── ConnectionClosedError          the connection closed first
-    ├── JoinRefusedError                   the server refused a join (``topic``, ``response``)
+    ├── JoinRefusedError                   the server refused a join (.topic, .response)
     ├── WrongThreadError (also RuntimeError)  a socket-actor-only API called from another thread
-    ├── CallTimeoutError (also TimeoutError)  ``call()`` got no answer in time
+    ├── CallTimeoutError (also TimeoutError)  call() got no answer in time
     └── SocketStoppedError                 the socket actor is not running (any more)
 
 Errors of websocket-client and ``OSError`` never escape: the transport turns them into a
