@@ -13,17 +13,17 @@
     │   ├── AlreadyJoinedError             join of a topic that is joined or joining
     │   ├── InvalidMessageError (also TypeError)  a topic, event or payload of the wrong type
     │   ├── EncodeError (also TypeError)   the payload cannot be serialized (the ref is consumed)
-    │   └── BufferFullError                the push buffer is full (``Config.push_buffer``)
+    │   └── BufferFullError                the push buffer is full (Config.push_buffer)
     ├── NoReplyError                       a request was accepted, but its reply will not come
     │   ├── PushTimeoutError (also TimeoutError)  no reply within the timeout
     │   ├── ChannelClosedError             the channel closed or crashed first
     │   └── ConnectionClosedError          the connection closed first
     │       ├── NotSentError               ... before the request was written: safe to retry
     │       └── ReplyLostError             ... after it was written: it may have been handled
-    ├── JoinRefusedError                   the server refused a join (``topic``, ``response``)
+    ├── JoinRefusedError                   the server refused a join (topic, response)
     ├── WrongThreadError (also RuntimeError)  a socket-actor-only API called from another thread
-    ├── CallTimeoutError (also TimeoutError)  ``call()`` got no answer in time
-    │   └── NotConnectedError (also ConnectionError)  a facade found no connection (``reason``)
+    ├── CallTimeoutError (also TimeoutError)  call() got no answer in time
+    │   └── NotConnectedError (also ConnectionError)  a facade found no connection (reason)
     ├── MessageTimeoutError (also TimeoutError)  no message came to a subscription in time
     └── SocketStoppedError                 the socket actor is not running (any more)
 

@@ -99,6 +99,8 @@ def test_a_dropped_tcp_connection_is_connection_lost(server: PhoenixServer) -> N
 def test_socket_id_forced_disconnect(server: PhoenixServer) -> None:
     with TestSocket(server.url, {"user": "carol"}, timeout=TIMEOUT) as sock:
         assert sock.wait_connect_status() == "connected"
+        # The client may see its handshake answered before the server lists the connection.
+        server.wait_for_event(lambda event: event[0] == "connect", TIMEOUT)
         assert server.disconnect("user_socket:carol") == 1
         assert sock.wait_connect_status() == pa.RemoteClosed(1000)
 

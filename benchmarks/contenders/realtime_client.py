@@ -43,8 +43,8 @@ try:
 except ImportError as exc:
     raise Skip(
         "realtime is not installed: it pins websockets<16 while the embedded test server "
-        "needs websockets>=17, so install it in a separate venv "
-        '(pip install -e ".[benchmarks]") and run the harness from there'
+        "needs websockets>=17, so install it in a venv of its own "
+        '(pip install -e . "realtime>=2.34,<3") and run the harness from there'
     ) from exc
 
 SHAPE = "supabase"

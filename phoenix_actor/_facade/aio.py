@@ -157,7 +157,7 @@ class AsyncSubscription:
         if self._queue.empty():
             try:
                 item = await asyncio.wait_for(self._queue.get(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise MessageTimeoutError(
                     f"no message on {self.topic!r} within {timeout} s"
                 ) from None
@@ -342,7 +342,7 @@ class AsyncSocket:
                     raise socket._not_connected(timeout)
             try:
                 await asyncio.wait_for(self._changed.wait(), deadline - self._loop.time())
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass  # the next turn raises
 
     async def connect(self, timeout: float | None = None) -> None:
@@ -517,7 +517,7 @@ class AsyncSocket:
             self._socket.ref.stop(block=False)  # its terminate() posts _stopped_now
             try:
                 await asyncio.wait_for(self._stopped.wait(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if self._socket.ref.is_alive():
                     raise CallTimeoutError("the socket did not stop in time") from None
         self._socket._terminated("closed")  # as Socket.close does; idempotent

@@ -140,9 +140,7 @@ class Socket:
         self._callback_refs = itertools.count(1)
         self._presences: dict[str, tuple[PresenceView, ...]] = {}
         first = Connect(url, params) if connect else NoConnect(url, params)
-        self._ref: pykka.ActorRef[SocketActor] = _FacadeActor.start(
-            _Client(self, first), config, **options
-        )
+        self._ref: pykka.ActorRef[Any] = _FacadeActor.start(_Client(self, first), config, **options)
 
     def __repr__(self) -> str:
         return f"<Socket {self.state.value}>"  # never waits: see ``state``

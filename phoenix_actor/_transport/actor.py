@@ -408,9 +408,20 @@ class _ActorTransport:
 
     def close(self) -> None:
         """Close the connection from this (the owner's) thread, gracefully when a close
-        frame goes at once, then stop the transport actor without waiting for it."""
-        if self._actor is not None:
-            self._actor.close_owned()
-        if self._ref is not None:
-            with contextlib.suppress(pykka.ActorDeadError):
-                self._ref.stop(block=False)
+        frame goes at once, then stop the transport actor: on a pool without waiting for
+        it (its turn could come after every other actor's), else until its thread ends."""
+        actor = self._actor
+        if actor is not None:
+            actor.close_owned()
+        if self._ref is None:
+            return
+        try:
+            stopped = self._ref.stop(block=False)
+        except pykka.ActorDeadError:
+            return
+        if actor is not None and not actor.pooled:
+            # A thread of its own: wait for it to end (it has nothing left to wait on).
+            try:
+                stopped.get(timeout=_STOP_TIMEOUT)
+            except pykka.Timeout:
+                logger.warning("the transport did not stop within %s s", _STOP_TIMEOUT)

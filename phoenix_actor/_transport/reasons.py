@@ -56,7 +56,7 @@ class HandshakeRejected(DisconnectReason):
     is not a supported version, or when the Origin header is not allowed.
 
     ``headers`` and ``body`` are the response's, for code that asks for them; they are
-    left out of the repr and of :meth:`describe` (so out of every log record): a server
+    left out of the repr and of ``describe()`` (so out of every log record): a server
     that echoes its request would put the credentials it was sent there.
     """
 

@@ -79,15 +79,14 @@ def task_owner(task: Callable[[], None] | None) -> object:
 class WorkerPool:
     """A small set of daemon threads shared by every :class:`PooledActor` that uses it.
 
-    Args:
-        size: workers kept able to run actors (default: 2 to 4, after the CPUs).
-        max_workers: the most worker threads at once, spares for blocked workers
-            included (default 64). When every one of them is blocked, the pool logs an
-            ERROR and further turns wait.
-        stall_timeout: seconds a worker may spend in one message before the monitor
-            counts it as blocked, starts a spare and logs a WARNING (default 1.0).
-        keep_alive: seconds an idle spare worker waits before it ends (default 10).
-        name: prefix of the threads' names: ``NAME-1``, ``NAME-monitor``, ``NAME-timer``.
+    * ``size``: workers kept able to run actors (default: 2 to 4, after the CPUs).
+    * ``max_workers``: the most worker threads at once, spares for blocked workers
+      included (default 64). When every one of them is blocked, the pool logs an ERROR
+      and further turns wait.
+    * ``stall_timeout``: seconds a worker may spend in one message before the monitor
+      counts it as blocked, starts a spare and logs a WARNING (default 1.0).
+    * ``keep_alive``: seconds an idle spare worker waits before it ends (default 10).
+    * ``name``: prefix of the threads' names: ``NAME-1``, ``NAME-monitor``, ``NAME-timer``.
 
     Threads start with the first actor; :meth:`shutdown` ends them. They are daemon
     threads, so an idle pool never keeps the interpreter from exiting.

@@ -267,7 +267,7 @@ class PhoenixServer:
 
     def disconnect(self, socket_id: str, code: int | None = None) -> int:
         """Close every connection whose socket id is ``socket_id`` with ``code``
-        (default :attr:`disconnect_code`), sending no channel frames first, like
+        (default: the server's ``disconnect_code``), sending no channel frames first, like
         ``Endpoint.broadcast(socket_id, "disconnect", %{})``. Returns how many."""
         code = self.disconnect_code if code is None else code
         check_close_code(code)
