@@ -24,8 +24,9 @@ from tests.faults import BlackholeProxy, Probe, fds_connected_to, needs_proc, ru
 pytestmark = needs_proc
 
 INTERVAL = 0.2
-#: Detection is due within two intervals; the rest is slack for a loaded machine.
-DETECTION_BOUND = 2 * INTERVAL + TIMEOUT / 10
+#: Detection is due within two intervals; the rest is slack for a loaded machine (CI
+#: runs the suite on four Pythons one after another on two cores: 0.5 s was too little).
+DETECTION_BOUND = 2 * INTERVAL + TIMEOUT / 5
 
 
 @pytest.fixture
