@@ -19,22 +19,10 @@ from phoenix_actor._protocol.message import Frame
 from phoenix_actor._transport.base import Transport
 from phoenix_actor._transport.websocket import websocket_transport
 from tests.conftest import TIMEOUT
+from tests.test_frames import frame as server_frame
 from tests.test_keepalive import CLOSE, RawServer
 from tests.test_read_ahead import _text
 from tests.test_wire_writes import Listener
-
-
-def server_frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
-    """An unmasked frame as a server sends it."""
-    head = bytes([(0x80 if fin else 0) | opcode])
-    size = len(payload)
-    if size < 126:
-        head += bytes([size])
-    elif size < 1 << 16:
-        head += bytes([126]) + size.to_bytes(2, "big")
-    else:
-        head += bytes([127]) + size.to_bytes(8, "big")
-    return head + payload
 
 
 class Run:
