@@ -7,6 +7,7 @@ import gc
 import json
 import math
 import os
+import resource
 import threading
 import time
 import urllib.request
@@ -37,11 +38,23 @@ class Counts:
     fanout: int = 20  #: broadcasts each of those sockets receives (scenario 4)
     stops: int = 20  #: stop() latencies (scenario 5)
     cycles: int = 1_000  #: start/stop cycles of the leak check (scenario 5)
+    scale_sizes: tuple[int, ...] = (100, 1_000, 5_000, 10_000)  #: sockets of ``scale`` runs
+    hold: float = 3.0  #: seconds the ``scale`` scenario holds every socket joined
 
     @classmethod
     def smoke(cls) -> Counts:
-        """Tiny counts: every code path once, in seconds."""
-        return cls(inbound=500, push=20, connect=2, sockets=5, fanout=10, stops=2, cycles=3)
+        """Tiny counts: every code path once, in seconds (``scale``: 300 pooled sockets)."""
+        return cls(
+            inbound=500,
+            push=20,
+            connect=2,
+            sockets=5,
+            fanout=10,
+            stops=2,
+            cycles=3,
+            scale_sizes=(300,),
+            hold=1.0,
+        )
 
 
 @dataclass(frozen=True)
@@ -155,6 +168,16 @@ def settle(probe: Callable[[], int], target: int, timeout: float = 5.0) -> int:
 #: ``TransportOptions`` fields that phoenix_actor's contenders use (set by the worker
 #: for a scenario variant; empty: the defaults).
 TRANSPORT_OPTIONS: dict[str, Any] = {}
+#: ``Config`` fields for phoenix_actor's sockets (``runtime``), set by a contender module.
+CONFIG_OPTIONS: dict[str, Any] = {}
+
+
+def raise_fd_limit() -> int:
+    """Raise this process's RLIMIT_NOFILE soft limit to the hard limit; the new limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
 
 
 class CpuClock:
