@@ -168,8 +168,8 @@ class Runner:
         process.stdin = None  # written: communicate() must not touch it again
         return process
 
-    def finish(self, process: subprocess.Popen[str], repeats: int) -> Cell:
-        limit = 30 + repeats * 3 * self.timeout
+    def finish(self, process: subprocess.Popen[str], repeats: int, extra: float = 0.0) -> Cell:
+        limit = 30 + repeats * 3 * self.timeout + extra
         try:
             out, err = process.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
@@ -221,7 +221,7 @@ class Runner:
                         continue
                     t0 = time.monotonic()
                     job = self.job(contender, "scale", 1, counts=counts)
-                    part = self.finish(self.start(contender, job), 1)
+                    part = self.finish(self.start(contender, job), 1, extra=counts.hold)
                     cell.runs.extend(part.runs)
                     cell.skip, cell.error = part.skip, part.error
                     _progress(scenario, contender, part, t0)

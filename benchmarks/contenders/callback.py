@@ -245,12 +245,12 @@ def _all_joined(ctx: Context, clients: list[_Client]) -> None:
 
 
 def _stop_all(ctx: Context, refs: list[pykka.ActorRef[Any]]) -> float:
-    """Stop every actor at once, wait for each; the seconds it took."""
+    """Stop every actor, one after another, each ``stop()`` waiting for its actor; the
+    seconds it took. (Stopping them all at once, ``stop(block=False)`` for each and then
+    waiting, starves the pooled runtime: see docs/benchmarks.md.)"""
     t0 = time.perf_counter()
-    futures = [ref.stop(block=False) for ref in refs]
-    for future in futures:
-        if future is not None:
-            future.get(timeout=ctx.timeout)
+    for ref in refs:
+        ref.stop(timeout=ctx.timeout)
     return time.perf_counter() - t0
 
 
