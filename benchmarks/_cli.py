@@ -138,6 +138,7 @@ class Runner:
             run_id=f"{os.getpid()}.{self._serial}",
             timeout=self.timeout,
             start_at=start_at,
+            server_pid=self.server.pid,
         )
         return {
             "contender": contender.key,
@@ -211,7 +212,10 @@ class Runner:
         """The scale scenario: each size, contender and run in a fresh process."""
         for size in sizes:
             counts = dataclasses.replace(
-                self.counts, sockets=size, hold=hold if size == max(sizes) else self.counts.hold
+                self.counts,
+                sockets=size,
+                hold=hold if size == max(sizes) else self.counts.hold,
+                fanout=max(self.counts.fanout, -(-self.counts.scale_total // size)),
             )
             scenario = f"scale_{size}"
             for _ in range(repeats):
@@ -335,8 +339,10 @@ def _report_lines(
             f"Scale: each socket joins one topic; medians of {scale_repeats} run"
             f"{'s' if scale_repeats > 1 else ''}, a fresh process each; the largest size is "
             f"held {hold:g} s, the others {counts.hold:g} s; broadcasts: {counts.fanout} to "
-            "every socket (the load server's /blast), counted in the callbacks; CPU: the "
-            "process's user + system time while they arrive; threads left: after the stop "
+            f"every socket, or more to reach {counts.scale_total:,} in all (column 'each'), "
+            "sent by the load server's /blast and counted where the user sees them; CPU: "
+            "user + system time of the client's process and of the load server while they "
+            "arrive; threads left: after the stop "
             "(and up to 8 s for idle threads to end), against the count after one warm-up "
             "socket.",
             "",

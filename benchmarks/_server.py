@@ -107,6 +107,11 @@ class LoadServer:
             raise ServerError(f"the load server did not start: {line!r}") from exc
         return self
 
+    @property
+    def pid(self) -> int:
+        """The server's process id (0 when not running)."""
+        return 0 if self._process is None else self._process.pid
+
     def cpu_seconds(self) -> float:
         """User + system CPU time the server has used so far."""
         assert self._process is not None

@@ -261,8 +261,9 @@ def scale(ctx: Context, counts: Counts) -> Metrics:
     topic = ctx.topic("scale")
     threads_before = os_threads()
     _start(ctx, _Client(ctx, topic)).stop()  # warm-up: imports, the pool, the reader
-    # the baseline: once idle connector threads have ended (after 5 s)
-    threads0 = settle(os_threads, threads_before, timeout=6.0)
+    # the baseline: without the connector threads (they end after 5 idle seconds)
+    connectors = sum(t.name.startswith("phoenix_actor-connector") for t in threading.enumerate())
+    threads0 = os_threads() - connectors
     fds0 = open_fds()
     tally, trouble = Tally(counts.sockets), _Trouble()
     clients = [_Client(ctx, topic, tally, trouble) for _ in range(counts.sockets)]
@@ -280,6 +281,7 @@ def scale(ctx: Context, counts: Counts) -> Metrics:
             "py_threads": threading.active_count(),
             "threads_before": threads_before,
         }
+        metrics["each"] = counts.fanout
         hold0 = time.perf_counter()
         time.sleep(counts.hold)  # the hold is what is measured: heartbeats go on meanwhile
         metrics.update(

@@ -32,6 +32,7 @@ from benchmarks._common import (
     open_fds,
     os_threads,
     peak_rss_mb,
+    process_cpu_seconds,
     rss_mb,
     settle,
     stop_metrics,
@@ -328,10 +329,16 @@ def _broadcast(loop: _Loop, ctx: Context, topic: str, sockets: int, count: int) 
                 del left[conn]
 
     t0, cpu = time.perf_counter(), CpuClock()
+    server0 = process_cpu_seconds(ctx.server_pid)
     blast(ctx, topic, count)
     loop.run(on_message, lambda: not left, "every socket's broadcasts")
     seconds = time.perf_counter() - t0
-    return {"msgs_per_s": sockets * count / seconds, **cpu.metrics()}
+    return {
+        "msgs_per_s": sockets * count / seconds,
+        "blast_s": seconds,
+        "server_cpu_s": process_cpu_seconds(ctx.server_pid) - server0,
+        **cpu.metrics(),
+    }
 
 
 def fanout(ctx: Context, counts: Counts) -> Metrics:
@@ -368,6 +375,7 @@ def scale(ctx: Context, counts: Counts) -> Metrics:
             "os_threads": os_threads(),
             "py_threads": threading.active_count(),
         }
+        metrics["each"] = counts.fanout
         hold0 = time.perf_counter()
         missed, closed = loop.hold(counts.hold, topic)
         metrics.update(
