@@ -18,11 +18,14 @@ from benchmarks._common import BenchError, Context, Counts
 from benchmarks._report import SCENARIOS, Cell, Results
 from benchmarks.contenders import (
     CALLBACK,
+    CHUNKED,
     CONTENDERS,
     FACADE,
     PHOENIX_JS,
     RAW,
     REALTIME,
+    SCALE,
+    THREADS,
     Contender,
 )
 
@@ -39,6 +42,16 @@ _NOTES = {
         "The facade's inbound broadcasts are read from a `Socket.subscribe` queue in the "
         "caller's thread (scenario 1) and, with 1,000 sockets, through `Socket.on` callbacks "
         "in the actors' threads (scenario 4)."
+    ),
+    CHUNKED.key: (
+        "chunked is the limit of one Python thread: a plain socket, the upgrade by hand, "
+        "64 KiB reads, its own frame parser, `json.loads` per text frame, hand-masked "
+        "pushes; many sockets are read by one selector loop. raw's reads have no timeout "
+        "(connected with one, then `settimeout(None)`)."
+    ),
+    THREADS.key: (
+        'phoenix_actor threads is the callback API with `Config(runtime="threads")`: a '
+        "thread per actor (socket and transport), the reader and timer threads shared."
     ),
     PHOENIX_JS.key: (
         "phoenix.js runs on Node.js over `ws`; its stop() is measured until the websocket's "
@@ -72,6 +85,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--repeat", type=int, help="runs per cell (default 3, smoke 1)")
     parser.add_argument("--timeout", type=float, help="seconds any wait may take (default 60)")
+    parser.add_argument(
+        "--hold",
+        type=float,
+        help="scale: seconds to hold the largest size joined (default 3; issue 13 asks 60)",
+    )
+    parser.add_argument(
+        "--sizes", help="scale: comma-separated socket counts (default 100,1000,5000,10000)"
+    )
+    parser.add_argument(
+        "--scale-repeat", type=int, help="scale: runs per size and contender (default 1)"
+    )
     parser.add_argument("--output", help="also write the report (Markdown) to this file")
     parser.add_argument("--json", help="write every run's metrics to this JSON file")
     parser.add_argument(
@@ -102,8 +126,10 @@ class Runner:
         contender: Contender,
         scenario: str,
         repeats: int,
+        *,
         start_at: float | None = None,
         profile: str | None = None,
+        counts: Counts | None = None,
     ) -> dict[str, Any]:
         self._serial += 1
         ctx = Context(
@@ -112,13 +138,14 @@ class Runner:
             run_id=f"{os.getpid()}.{self._serial}",
             timeout=self.timeout,
             start_at=start_at,
+            server_pid=self.server.pid,
         )
         return {
             "contender": contender.key,
             "module": contender.module,
             "scenario": scenario,
             "context": ctx.to_json(),
-            "counts": dataclasses.asdict(self.counts),
+            "counts": dataclasses.asdict(counts or self.counts),
             "repeats": repeats,
             "profile": profile,
         }
@@ -142,8 +169,8 @@ class Runner:
         process.stdin = None  # written: communicate() must not touch it again
         return process
 
-    def finish(self, process: subprocess.Popen[str], repeats: int) -> Cell:
-        limit = 30 + repeats * 3 * self.timeout
+    def finish(self, process: subprocess.Popen[str], repeats: int, extra: float = 0.0) -> Cell:
+        limit = 30 + repeats * 3 * self.timeout + extra
         try:
             out, err = process.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
@@ -158,28 +185,72 @@ class Runner:
             return Cell(error=f"the worker exited {process.returncode} with no answer: {tail}")
         return Cell(runs=answer.get("runs", []), skip=answer.get("skip"), error=answer.get("error"))
 
-    def cell(self, contender: Contender, scenario: str, repeats: int) -> Cell:
-        """All runs of one cell; scenario 4 gets a fresh process per run (for its RSS)."""
-        per_process = 1 if scenario.startswith("fanout") else repeats
-        cell = Cell()
-        for _ in range(repeats // per_process):
-            part = self.finish(
-                self.start(contender, self.job(contender, scenario, per_process)), per_process
+    def interleaved(
+        self, contenders: Sequence[Contender], scenario: str, repeats: int, results: Results
+    ) -> None:
+        """``repeats`` rounds of one run per contender, each in a fresh process, so that
+        slow phases of the machine hit every contender alike; into ``results``."""
+        for _ in range(repeats):
+            for contender in contenders:
+                cell = results.setdefault((scenario, contender.key), Cell())
+                if cell.skip or cell.error:
+                    continue
+                t0 = time.monotonic()
+                part = self.finish(self.start(contender, self.job(contender, scenario, 1)), 1)
+                cell.runs.extend(part.runs)
+                cell.skip, cell.error = part.skip, part.error
+                _progress(scenario, contender, part, t0)
+
+    def scale(
+        self,
+        contenders: Sequence[Contender],
+        sizes: Sequence[int],
+        hold: float,
+        repeats: int,
+        results: Results,
+    ) -> None:
+        """The scale scenario: each size, contender and run in a fresh process."""
+        for size in sizes:
+            counts = dataclasses.replace(
+                self.counts,
+                sockets=size,
+                hold=hold if size == max(sizes) else self.counts.hold,
+                fanout=max(self.counts.fanout, -(-self.counts.scale_total // size)),
             )
-            cell.runs.extend(part.runs)
-            cell.skip, cell.error = part.skip, part.error
-            if part.skip or part.error:
-                break
-        return cell
+            scenario = f"scale_{size}"
+            for _ in range(repeats):
+                for contender in contenders:
+                    cell = results.setdefault((scenario, contender.key), Cell())
+                    if cell.skip or cell.error:
+                        continue
+                    t0 = time.monotonic()
+                    job = self.job(contender, "scale", 1, counts=counts)
+                    part = self.finish(self.start(contender, job), 1, extra=counts.hold)
+                    cell.runs.extend(part.runs)
+                    cell.skip, cell.error = part.skip, part.error
+                    _progress(scenario, contender, part, t0)
 
     def pair(self) -> tuple[list[Cell], float, float]:
         """Two raw inbound clients at once: their cells, the wall time, the server's CPU."""
         lead = 2.0 if self.counts.inbound >= 10_000 else 0.8  # to connect and warm up
         start_at = time.monotonic() + lead
         cpu0, wall0 = self.server.cpu_seconds(), time.monotonic()
-        processes = [self.start(RAW, self.job(RAW, "inbound", 1, start_at)) for _ in range(2)]
+        processes = [
+            self.start(RAW, self.job(RAW, "inbound", 1, start_at=start_at)) for _ in range(2)
+        ]
         cells = [self.finish(process, 1) for process in processes]
         return cells, time.monotonic() - wall0, self.server.cpu_seconds() - cpu0
+
+
+def _progress(scenario: str, contender: Contender, cell: Cell, t0: float) -> None:
+    status = (
+        "skipped" if cell.skip else f"error: {cell.error.splitlines()[0]}" if cell.error else "ok"
+    )
+    print(
+        f"  {scenario:<12} {contender.label:<22} {status} ({time.monotonic() - t0:.1f} s)",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _server_check(runner: Runner, single: Cell) -> list[str]:
@@ -248,20 +319,41 @@ def _report_lines(
     check: list[str],
     smoke: bool,
     repeats: int,
+    hold: float,
+    scale_repeats: int,
 ) -> list[str]:
     _report.derive(results, counts)
-    lines = [
-        f"Medians of {repeats} run{'s' if repeats > 1 else ''} per cell; in parentheses the "
-        "ratio to raw (for msg/s higher is better, for latencies lower is better).",
-        "",
-        *_report.table(results, counts, contenders),
-    ]
+    lines: list[str] = []
+    if any(not s.startswith("scale_") for s, _ in results):
+        lines += [
+            f"Medians of {repeats} interleaved run{'s' if repeats > 1 else ''} per cell, each "
+            "in a fresh process; in parentheses the ratio of the medians to raw (r) and to "
+            "chunked (c) (for msg/s higher is better, for latencies lower is better).",
+            "",
+            *_report.table(results, counts, contenders),
+        ]
+    if any(s.startswith("scale_") for s, _ in results):
+        sizes = [n for n in counts.scale_sizes if any(s == f"scale_{n}" for s, _ in results)]
+        lines += [
+            "",
+            f"Scale: each socket joins one topic; medians of {scale_repeats} run"
+            f"{'s' if scale_repeats > 1 else ''}, a fresh process each; the largest size is "
+            f"held {hold:g} s, the others {counts.hold:g} s; broadcasts: {counts.fanout} to "
+            f"every socket, or more to reach {counts.scale_total:,} in all (column 'each'), "
+            "sent by the load server's /blast and counted where the user sees them; CPU: "
+            "user + system time of the client's process and of the load server while they "
+            "arrive; threads left: after the stop "
+            "(and up to 8 s for idle threads to end), against the count after one warm-up "
+            "socket.",
+            "",
+            *_report.scale_table(results, sizes, contenders),
+        ]
     if check:
         lines += ["", "Load server check (is the server the limit?):", *check]
-    goals = _report.targets(results, contenders)
+    goals = _report.targets(results, contenders, counts, hold)
     if goals:
         caveat = " (smoke counts: not meaningful)" if smoke else ""
-        lines += ["", f"Targets of issue 6{caveat}:", *goals]
+        lines += ["", f"Targets of issues 13 and 17{caveat}:", *goals]
     notes = _report.notes(results, contenders)
     notes += [f"- {_NOTES[c.key]}" for c in contenders if c.key in _NOTES]
     if notes:
@@ -275,7 +367,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     scenarios = _names(args.scenario, SCENARIOS, "scenario")
     contenders = [_BY_KEY[k] for k in _names(args.contender, list(_BY_KEY), "contender")]
     counts = Counts.smoke() if args.smoke else Counts()
+    if args.sizes:
+        try:
+            sizes = tuple(int(size.replace("_", "")) for size in args.sizes.split(","))
+        except ValueError:
+            raise SystemExit(
+                f"--sizes takes comma-separated integers, not {args.sizes!r}"
+            ) from None
+        counts = dataclasses.replace(counts, scale_sizes=sizes)
+    hold = args.hold if args.hold is not None else counts.hold
     repeats = args.repeat or (1 if args.smoke else 3)
+    scale_repeats = args.scale_repeat or 1
     timeout = args.timeout or (20.0 if args.smoke else 60.0)
     if args.floor:  # its runs are short: five of each, to see the spread
         return _floor_run(argv, args, args.repeat or (1 if args.smoke else 5), timeout)
@@ -295,21 +397,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"# phoenix_actor benchmarks\n\n`{command}`\n", flush=True)
         print("\n".join(_machine.describe()), end="\n\n", flush=True)
         results: Results = {}
+        cpu0 = server.cpu_seconds()
         for scenario in scenarios:
-            for contender in contenders:
-                t0 = time.monotonic()
-                cell = runner.cell(contender, scenario, repeats)
-                results[scenario, contender.key] = cell
-                status = "skipped" if cell.skip else "error" if cell.error else "ok"
-                print(
-                    f"  {scenario:<12} {contender.label:<22} {status} "
-                    f"({time.monotonic() - t0:.1f} s)",
-                    file=sys.stderr,
-                    flush=True,
-                )
+            if scenario == "scale":
+                scalers = [c for c in SCALE if c in contenders]
+                runner.scale(scalers, counts.scale_sizes, hold, scale_repeats, results)
+            else:
+                runner.interleaved(contenders, scenario, repeats, results)
+        server_cpu = server.cpu_seconds() - cpu0
         check: list[str] = []
         if "inbound" in scenarios and RAW in contenders:
             check = _server_check(runner, results["inbound", RAW.key])
+        if "scale" in scenarios:
+            check.append(
+                f"- the load server used {server_cpu:.1f} CPU-seconds over all the runs above "
+                f"({time.monotonic() - began:.0f} s of wall time)"
+            )
         if REALTIME in contenders and not results.get(("inbound", REALTIME.key), Cell()).skip:
             probe = runner.finish(runner.start(REALTIME, runner.job(REALTIME, "probe", 1)), 1)
             if probe.runs:
@@ -325,6 +428,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         check=check,
         smoke=args.smoke,
         repeats=repeats,
+        hold=hold,
+        scale_repeats=scale_repeats,
     )
     lines.append(f"\n(total {time.monotonic() - began:.0f} s)")
     print("\n".join(lines))

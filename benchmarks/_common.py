@@ -7,6 +7,7 @@ import gc
 import json
 import math
 import os
+import resource
 import threading
 import time
 import urllib.request
@@ -37,11 +38,25 @@ class Counts:
     fanout: int = 20  #: broadcasts each of those sockets receives (scenario 4)
     stops: int = 20  #: stop() latencies (scenario 5)
     cycles: int = 1_000  #: start/stop cycles of the leak check (scenario 5)
+    scale_sizes: tuple[int, ...] = (100, 1_000, 5_000, 10_000)  #: sockets of ``scale`` runs
+    hold: float = 3.0  #: seconds the ``scale`` scenario holds every socket joined
+    scale_total: int = 20_000  #: ``scale``: at least this many broadcasts in all
 
     @classmethod
     def smoke(cls) -> Counts:
-        """Tiny counts: every code path once, in seconds."""
-        return cls(inbound=500, push=20, connect=2, sockets=5, fanout=10, stops=2, cycles=3)
+        """Tiny counts: every code path once, in seconds (``scale``: 300 pooled sockets)."""
+        return cls(
+            inbound=500,
+            push=20,
+            connect=2,
+            sockets=5,
+            fanout=10,
+            stops=2,
+            cycles=3,
+            scale_sizes=(300,),
+            hold=1.0,
+            scale_total=3_000,
+        )
 
 
 @dataclass(frozen=True)
@@ -53,6 +68,7 @@ class Context:
     run_id: str  #: makes topic names unique per worker
     timeout: float = 60.0  #: seconds any single wait may take
     start_at: float | None = None  #: ``time.monotonic()`` at which to start measuring
+    server_pid: int = 0  #: the load server's process (for its CPU time), 0 if unknown
 
     def topic(self, name: str) -> str:
         """A topic name no other worker uses."""
@@ -155,6 +171,28 @@ def settle(probe: Callable[[], int], target: int, timeout: float = 5.0) -> int:
 #: ``TransportOptions`` fields that phoenix_actor's contenders use (set by the worker
 #: for a scenario variant; empty: the defaults).
 TRANSPORT_OPTIONS: dict[str, Any] = {}
+#: ``Config`` fields for phoenix_actor's sockets (``runtime``), set by a contender module.
+CONFIG_OPTIONS: dict[str, Any] = {}
+
+
+def raise_fd_limit() -> int:
+    """Raise this process's RLIMIT_NOFILE soft limit to the hard limit; the new limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (NaN if unknown)."""
+    if not pid:
+        return math.nan
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class CpuClock:
@@ -183,9 +221,12 @@ def fanout_metrics(
         "connect_s": time.perf_counter() - joins_began,
     }
     t0, cpu = time.perf_counter(), CpuClock()
+    server0 = process_cpu_seconds(ctx.server_pid)
     blast(ctx, topic, counts.fanout)
     wait(tally.done, ctx, "every socket's broadcasts")
     metrics["msgs_per_s"] = counts.sockets * counts.fanout / (tally.finished_at - t0)
+    metrics["blast_s"] = tally.finished_at - t0
+    metrics["server_cpu_s"] = process_cpu_seconds(ctx.server_pid) - server0
     metrics.update(cpu.metrics())
     metrics["peak_rss_mb"] = peak_rss_mb()
     return metrics

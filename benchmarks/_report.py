@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from benchmarks._common import Counts, Metrics
-from benchmarks.contenders import OURS, RAW, REALTIME, Contender
+from benchmarks.contenders import CHUNKED, FACADE, OURS, RAW, SCALE, Contender
 
 SCENARIOS = (
     "inbound",
@@ -16,8 +16,8 @@ SCENARIOS = (
     "connect_join",
     "fanout",
     "fanout_tuned",
-    "fanout_shared",
     "stop",
+    "scale",
 )
 
 
@@ -66,13 +66,6 @@ ROWS = (
     Row("fanout", "cpu_sys_s", "4. CPU in the kernel, during the broadcasts", "s", 2, False),
     Row("fanout_tuned", "msgs_per_s", "4b. the same, sys.setswitchinterval(0.05)", "msg/s"),
     Row("fanout_tuned", "cpu_sys_s", "4b. CPU in the kernel, during the broadcasts", "s", 2, False),
-    Row(
-        "fanout_shared", "msgs_per_s", "4c. the same, TransportOptions(shared_reader=True)", "msg/s"
-    ),
-    Row("fanout_shared", "threads_per_socket", "4c. threads per socket", "", 2, False),
-    Row(
-        "fanout_shared", "cpu_sys_s", "4c. CPU in the kernel, during the broadcasts", "s", 2, False
-    ),
     Row("stop", "stop_p50", "5. stop() of a joined socket, p50", "ms", 2),
     Row("stop", "stop_max", "5. stop(), max of {stops}", "ms", 2),
     Row("stop", "cycles_per_s", "5. start/join/stop cycles ({cycles:,})", "cycles/s", 0),
@@ -106,12 +99,15 @@ def _cell_text(results: Results, row: Row, contender: Contender) -> str:
         return "error"
     value = cell.median(row.metric)
     text = _number(value, row.digits)
-    raw = results.get((row.scenario, RAW.key))
-    if row.ratio and contender is not RAW and raw is not None and not math.isnan(value):
-        base = raw.median(row.metric)
+    if not row.ratio or math.isnan(value):
+        return text
+    ratios = []
+    for other, mark in ((RAW, "r"), (CHUNKED, "c")):
+        base_cell = results.get((row.scenario, other.key))
+        base = math.nan if base_cell is None or contender is other else base_cell.median(row.metric)
         if base and not math.isnan(base):
-            text += f" ({value / base:.2f}x)"
-    return text
+            ratios.append(f"{value / base:.2f}x {mark}")
+    return f"{text} ({', '.join(ratios)})" if ratios else text
 
 
 def table(results: Results, counts: Counts, contenders: Sequence[Contender]) -> list[str]:
@@ -156,71 +152,120 @@ class Target:
     shown: str  #: how the measured value is printed, with {value}
 
 
+def _ratio(scenario: str, metric: str, ours: str, other: str, limit: float) -> Check:
+    """ours / other >= limit (limit > 0) or <= -limit (limit < 0)."""
+
+    def check(m: Median) -> tuple[float, bool]:
+        value = m(scenario, ours, metric) / m(scenario, other, metric)
+        return value, value >= limit if limit > 0 else value <= -limit
+
+    return check
+
+
+def _at_most(scenario: str, metric: str, ours: str, limit: float) -> Check:
+    def check(m: Median) -> tuple[float, bool]:
+        value = m(scenario, ours, metric)
+        return value, value <= limit
+
+    return check
+
+
 def _targets(ours: str) -> list[Target]:
-    def vs(scenario: str, metric: str, other: tuple[str, str], limit: float) -> Check:
-        """ours / other >= limit (limit > 0) or <= -limit (limit < 0)."""
-
-        def check(m: Median) -> tuple[float, bool]:
-            value = m(scenario, ours, metric) / m(other[0], other[1], metric)
-            return value, value >= limit if limit > 0 else value <= -limit
-
-        return check
-
-    def at_most(scenario: str, metric: str, limit: float) -> Check:
-        def check(m: Median) -> tuple[float, bool]:
-            value = m(scenario, ours, metric)
-            return value, value <= limit
-
-        return check
-
-    def vs_inbound(scenario: str) -> Check:
-        def check(m: Median) -> tuple[float, bool]:
-            value = m(scenario, ours, "msgs_per_s") / m("inbound", ours, "msgs_per_s")
-            return value, value >= 0.7
-
-        return check
-
-    def no_leaks(m: Median) -> tuple[float, bool]:
-        value = m("stop", ours, "leaked_threads") + m("stop", ours, "leaked_fds")
-        return value, value == 0
-
-    raw, realtime = ("inbound", RAW.key), ("inbound", REALTIME.key)
+    """Issue 17's targets for one socket: the callback API's and the facade's."""
+    facade = ours == FACADE.key
     ratio = "{value:.2f}x"
+    inbound = 0.6 if facade else 0.8
+    p50, join = (1.5, 1.5) if facade else (1.1, 1.3)
     return [
-        Target("1. inbound >= 0.8x raw", vs("inbound", "msgs_per_s", raw, 0.8), ratio),
-        Target("1. inbound >= 1.5x realtime", vs("inbound", "msgs_per_s", realtime, 1.5), ratio),
         Target(
-            "2. push->reply p50 <= 1.2x raw",
-            vs("push_reply", "rtt_p50", ("push_reply", RAW.key), -1.2),
+            f"1. inbound >= {inbound}x chunked",
+            _ratio("inbound", "msgs_per_s", ours, CHUNKED.key, inbound),
+            ratio,
+        ),
+        Target(
+            f"2. push->reply p50 <= {p50}x raw",
+            _ratio("push_reply", "rtt_p50", ours, RAW.key, -p50),
             ratio,
         ),
         Target(
             "2. push->reply p99 <= 2x raw",
-            vs("push_reply", "rtt_p99", ("push_reply", RAW.key), -2.0),
+            _ratio("push_reply", "rtt_p99", ours, RAW.key, -2.0),
             ratio,
         ),
         Target(
-            "3. connect + join p50 <= 1.3x raw",
-            vs("connect_join", "connect_p50", ("connect_join", RAW.key), -1.3),
+            f"3. connect + join p50 <= {join}x raw",
+            _ratio("connect_join", "connect_p50", ours, RAW.key, -join),
             ratio,
         ),
         Target(
-            "4. peak resident memory <= 200 MiB",
-            at_most("fanout", "peak_rss_mb", 200),
-            "{value:.0f} MiB",
+            "5. stop() max <= 100 ms", _at_most("stop", "stop_max", ours, 100), "{value:.1f} ms"
         ),
-        Target(
-            "4. threads per socket <= 3", at_most("fanout", "threads_per_socket", 3), "{value:.2f}"
-        ),
-        Target("4. aggregate inbound >= 0.7x scenario 1", vs_inbound("fanout"), ratio),
-        Target("4b. the same, switch interval 50 ms", vs_inbound("fanout_tuned"), ratio),
-        Target("4c. the same, shared reader", vs_inbound("fanout_shared"), ratio),
-        Target("5. stop() max <= 100 ms", at_most("stop", "stop_max", 100), "{value:.1f} ms"),
-        Target("5. no thread or fd left after the cycles", no_leaks, "{value:.0f} left"),
     ]
 
 
-def targets(results: Results, contenders: Sequence[Contender]) -> list[str]:
+def _scale_targets(ours: str, sizes: Sequence[int], hold: float) -> list[Target]:
+    """Issue 13's targets at the largest size (10,000 in the full run)."""
+    big, small = max(sizes), min(sizes)
+    at = f"scale_{big}"
+
+    def no_leaks(m: Median) -> tuple[float, bool]:
+        value = m(at, ours, "threads_left") + m(at, ours, "fds_left")
+        return value, value == 0
+
+    def cliff(m: Median) -> tuple[float, bool]:
+        mid = 5_000 if 5_000 in sizes else big
+        value = m(f"scale_{mid}", ours, "msgs_per_s") / m(f"scale_{small}", ours, "msgs_per_s")
+        return value, value >= 0.7
+
+    mid = 5_000 if 5_000 in sizes else big
+    goals = [
+        Target(
+            f"{big:,} sockets: <= 16 OS threads",
+            _at_most(at, "os_threads", ours, 16),
+            "{value:.0f}",
+        ),
+        Target(
+            f"{big:,} sockets: RSS <= 400 MiB", _at_most(at, "rss_mb", ours, 400), "{value:.0f} MiB"
+        ),
+        Target(
+            f"{big:,} sockets: all joined within 15 s",
+            _at_most(at, "join_s", ours, 15),
+            "{value:.1f} s",
+        ),
+        Target(
+            f"{big:,} sockets: no heartbeat timeout or disconnect in a {hold:g} s hold",
+            lambda m: (
+                m(at, ours, "heartbeat_timeouts") + m(at, ours, "disconnects"),
+                m(at, ours, "heartbeat_timeouts") + m(at, ours, "disconnects") == 0,
+            ),
+            "{value:.0f}",
+        ),
+    ]
+    for size in sorted({s for s in sizes if s in (1_000, big)} or {big}):
+        goals.append(
+            Target(
+                f"{size:,} sockets: aggregate >= 0.8x chunked",
+                _ratio(f"scale_{size}", "msgs_per_s", ours, CHUNKED.key, 0.8),
+                "{value:.2f}x",
+            )
+        )
+    goals += [
+        Target(
+            f"{big:,} sockets: stop all within 5 s",
+            _at_most(at, "stop_s", ours, 5),
+            "{value:.2f} s",
+        ),
+        Target(
+            f"{big:,} sockets: no thread or fd left after the stop", no_leaks, "{value:.0f} left"
+        ),
+        Target(f"aggregate at {mid:,} >= 0.7x at {small:,} sockets", cliff, "{value:.2f}x"),
+    ]
+    return goals
+
+
+def targets(
+    results: Results, contenders: Sequence[Contender], counts: Counts, hold: float
+) -> list[str]:
     """One line per target and contender of ours: the measured value and whether it holds."""
 
     def median(scenario: str, key: str, metric: str) -> float:
@@ -229,9 +274,11 @@ def targets(results: Results, contenders: Sequence[Contender]) -> list[str]:
 
     lines = []
     for ours in (c for c in OURS if c in contenders):
-        if all(results.get((s, ours.key), Cell(skip="-")).skip for s in SCENARIOS):
-            continue
-        for target in _targets(ours.key):
+        one = ("inbound", "push_reply", "connect_join", "stop")
+        goals = _targets(ours.key) if any((s, ours.key) in results for s in one) else []
+        if ours in SCALE and any(k == ours.key and s.startswith("scale_") for s, k in results):
+            goals += _scale_targets(ours.key, counts.scale_sizes, hold)
+        for target in goals:
             try:
                 value, holds = target.check(median)
             except ZeroDivisionError:
@@ -250,7 +297,9 @@ def notes(results: Results, contenders: Sequence[Contender]) -> list[str]:
     seen: set[tuple[str, str]] = set()
     lines = []
     for contender in contenders:
-        for scenario in SCENARIOS:
+        scenarios = [s for s in SCENARIOS if s != "scale"]
+        scenarios += sorted({s for s, _ in results if s.startswith("scale_")})
+        for scenario in scenarios:
             cell = results.get((scenario, contender.key))
             if cell is None:
                 continue
@@ -262,3 +311,62 @@ def notes(results: Results, contenders: Sequence[Contender]) -> list[str]:
                 first = text.strip().splitlines()[0] if kind == "error" else text
                 lines.append(f"- {contender.label} {kind}{where}: {first}")
     return lines
+
+
+#: The scale table's columns: (metric, header, digits).
+SCALE_COLUMNS = (
+    ("os_threads", "OS threads", 0),
+    ("py_threads", "Python threads", 0),
+    ("rss_mb", "RSS MiB", 0),
+    ("join_s", "join all, s", 2),
+    ("hold_s", "hold, s", 0),
+    ("heartbeat_timeouts", "heartbeat timeouts", 0),
+    ("disconnects", "disconnects", 0),
+    ("each", "each", 0),
+    ("msgs_per_s", "broadcasts, msg/s", 0),
+    ("blast_s", "broadcasts took, s", 2),
+    ("cpu_s", "our CPU s", 2),
+    ("server_cpu_s", "server CPU s", 2),
+    ("stop_s", "stop all, s", 2),
+    ("threads_left", "threads left", 0),
+    ("fds_left", "fds left", 0),
+)
+
+
+def scale_table(
+    results: Results, sizes: Sequence[int], contenders: Sequence[Contender]
+) -> list[str]:
+    """One row per size and contender: threads, memory, join, hold, rate, stop, leftovers."""
+    header = ["sockets", "contender", *(h for _, h, _ in SCALE_COLUMNS), "rate vs chunked"]
+    lines = [header]
+    for size in sizes:
+        scenario = f"scale_{size}"
+        base = results.get((scenario, CHUNKED.key))
+        for contender in (c for c in SCALE if c in contenders):
+            cell = results.get((scenario, contender.key))
+            if cell is None:
+                continue
+            row = [f"{size:,}", contender.label]
+            if cell.skip is not None or (cell.error is not None and not cell.runs):
+                word = "skipped" if cell.skip is not None else "error"
+                lines.append(row + [word] * (len(header) - 2))
+                continue
+            for run in cell.runs:
+                if "cpu_user_s" in run:
+                    run["cpu_s"] = run["cpu_user_s"] + run["cpu_sys_s"]
+            row += [_number(cell.median(metric), digits) for metric, _, digits in SCALE_COLUMNS]
+            rate = cell.median("msgs_per_s")
+            chunked = math.nan if base is None else base.median("msgs_per_s")
+            row.append("-" if math.isnan(chunked) or not chunked else f"{rate / chunked:.2f}x")
+            lines.append(row)
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+
+    def render(cells: list[str]) -> str:
+        padded = [
+            cell.ljust(width) if i < 2 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = ["-" * (w + 2) if i < 2 else "-" * (w + 1) + ":" for i, w in enumerate(widths)]
+    return [render(lines[0]), "|" + "|".join(rule) + "|"] + [render(line) for line in lines[1:]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,6 +14,12 @@ NODE_DIR = Path(__file__).parent / "node"
 SERVER_SCRIPT = NODE_DIR / "load_server.mjs"
 PHOENIX_JS_SCRIPT = NODE_DIR / "phoenix_js_bench.mjs"
 _TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _raise_fd_limit() -> None:
+    """RLIMIT_NOFILE's soft limit up to the hard one (for this process and its children)."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 class ServerError(Exception):
@@ -84,6 +91,7 @@ class LoadServer:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> LoadServer:
+        _raise_fd_limit()  # inherited by the server: 10,000 sockets and more (scale)
         self._process = subprocess.Popen(
             [node(), str(SERVER_SCRIPT), "127.0.0.1", "0"],
             stdin=subprocess.PIPE,
@@ -98,6 +106,11 @@ class LoadServer:
             self.__exit__(None, None, None)
             raise ServerError(f"the load server did not start: {line!r}") from exc
         return self
+
+    @property
+    def pid(self) -> int:
+        """The server's process id (0 when not running)."""
+        return 0 if self._process is None else self._process.pid
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the server has used so far."""

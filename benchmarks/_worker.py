@@ -24,7 +24,6 @@ from benchmarks._common import BenchError, Context, Counts, Skip
 #: ``TransportOptions`` fields for phoenix_actor).
 VARIANTS: dict[str, tuple[str, float | None, dict[str, Any]]] = {
     "fanout_tuned": ("fanout", 0.05, {}),
-    "fanout_shared": ("fanout", None, {"shared_reader": True}),
 }
 
 
@@ -37,7 +36,10 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     except Skip as exc:
         return {"skip": str(exc)}
     ctx = Context(**job["context"])
-    counts = Counts(**job["counts"])
+    counts = Counts(**{**job["counts"], "scale_sizes": tuple(job["counts"]["scale_sizes"])})
+    limit = _common.raise_fd_limit()
+    if job["scenario"] == "scale" and counts.sockets + 100 > limit:
+        return {"skip": f"{counts.sockets:,} sockets need more than RLIMIT_NOFILE {limit:,}"}
     if job["scenario"] == "probe":
         return {"runs": [module.probe(ctx)]}
     name, switch_interval, transport = VARIANTS.get(job["scenario"], (job["scenario"], None, {}))

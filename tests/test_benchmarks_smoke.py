@@ -29,7 +29,8 @@ pytestmark = [
 ]
 
 ROWS = ("1. inbound", "2. push->reply p50", "3. connect + join p50", "4. ", "5. stop()")
-NUMBER = re.compile(r"^-?[\d,]+(\.\d+)?( \(\d+\.\d\dx\))?$")
+#: a number, with its ratios to raw (r) and chunked (c) in parentheses
+NUMBER = re.compile(r"^-?[\d,]+(\.\d+)?( \(\d+\.\d\dx [rc](, \d+\.\d\dx c)?\))?$")
 
 
 def table_cells(line: str) -> list[str]:
@@ -56,7 +57,14 @@ def test_smoke_run_prints_the_table() -> None:
     lines = done.stdout.splitlines()
     header = next(line for line in lines if line.startswith("| scenario"))
     columns = table_cells(header)
-    assert columns[:4] == ["scenario", "unit", "raw", "phoenix_actor"]
+    assert columns[:6] == [
+        "scenario",
+        "unit",
+        "raw",
+        "chunked",
+        "phoenix_actor",
+        "phoenix_actor threads",
+    ]
     assert "phoenix.js" in columns
     rows = {
         table_cells(line)[0]: table_cells(line) for line in lines if re.match(r"\| \d\. ", line)
@@ -64,8 +72,16 @@ def test_smoke_run_prints_the_table() -> None:
     for prefix in ROWS:
         assert any(label.startswith(prefix) for label in rows), f"no row {prefix!r}"
     for label, cells in rows.items():
-        for column in ("raw", "phoenix_actor"):
+        for column in ("raw", "chunked", "phoenix_actor", "phoenix_actor threads"):
             value = cells[columns.index(column)]
             assert value == "-" or NUMBER.match(value), f"{label} / {column}: {value!r}"
     assert "- CPU: " in done.stdout  # the machine is described
     assert "Load server check" in done.stdout
+    # the scale scenario: 300 sockets on the pooled runtime, measured to the end
+    scale = {
+        tuple(table_cells(line)[:2]): table_cells(line)
+        for line in lines
+        if re.match(r"\| 300 ", line)
+    }
+    pooled = scale[("300", "phoenix_actor")]
+    assert all(NUMBER.match(value) or value.endswith("x") for value in pooled[2:]), pooled

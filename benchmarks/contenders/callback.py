@@ -1,7 +1,9 @@
 """*phoenix_actor*: the callback API (a ``SocketClient`` run by ``SocketActor.start``).
 
 Every measurement is taken where a user would take it: in the callbacks, which run
-in the socket actor's thread. Sockets use the library's defaults.
+in the socket actor's thread. Sockets use the library's defaults (the pooled
+runtime); ``benchmarks.contenders.callback_threads`` runs the same with
+``Config(runtime="threads")``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import pykka
 
 import phoenix_actor as pa
 from benchmarks._common import (
+    CONFIG_OPTIONS,
     TRANSPORT_OPTIONS,
     BenchError,
     Context,
@@ -23,7 +26,9 @@ from benchmarks._common import (
     blast,
     fanout_metrics,
     latency_metrics,
+    open_fds,
     os_threads,
+    rss_mb,
     settle,
     stop_metrics,
     wait,
@@ -33,15 +38,38 @@ from benchmarks._common import (
 _GO = "go"
 
 
-def _transport_options() -> pa.TransportOptions:
-    return pa.TransportOptions(**TRANSPORT_OPTIONS)
+def _options() -> dict[str, Any]:
+    """``SocketActor.start`` options: the transport's and the runtime, if set."""
+    return {"transport_options": pa.TransportOptions(**TRANSPORT_OPTIONS), **CONFIG_OPTIONS}
+
+
+class _Trouble:
+    """Disconnects and heartbeat timeouts of every socket, counted across threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.disconnects = 0
+        self.heartbeat_timeouts = 0
+
+    def disconnected(self, reason: object) -> None:
+        with self.lock:
+            self.disconnects += 1
+            if type(reason).__name__ == "HeartbeatTimeout":
+                self.heartbeat_timeouts += 1
 
 
 class _Client(pa.SocketClient):
     """Joins one topic; counts ``tick`` broadcasts; answers pushes one after another."""
 
-    def __init__(self, ctx: Context, topic: str, tally: Tally | None = None) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        topic: str,
+        tally: Tally | None = None,
+        trouble: _Trouble | None = None,
+    ) -> None:
         self.url = ctx.ws_url
+        self.trouble = trouble
         self.topic = topic
         self.joined = threading.Event()
         self.joined_at = 0.0
@@ -62,6 +90,11 @@ class _Client(pa.SocketClient):
 
     def handle_connected(self, conn: pa.Connection) -> pa.CallbackResult:
         conn.join(self.topic)
+        return None
+
+    def handle_disconnected(self, reason: pa.DisconnectReason) -> pa.CallbackResult:
+        if self.trouble is not None:
+            self.trouble.disconnected(reason)
         return None
 
     def handle_joined(self, topic: str, response: Any, conn: pa.Connection) -> pa.CallbackResult:
@@ -114,7 +147,7 @@ class _Client(pa.SocketClient):
 
 
 def _start(ctx: Context, client: _Client) -> pykka.ActorRef[Any]:
-    ref = pa.SocketActor.start(client, transport_options=_transport_options())
+    ref = pa.SocketActor.start(client, **_options())
     try:
         wait(client.joined, ctx, f"the join of {client.topic}")
     except BenchError:
@@ -191,7 +224,7 @@ def fanout(ctx: Context, counts: Counts) -> Metrics:
         t0 = time.perf_counter()
         for client in clients:
             client.target = counts.fanout
-            refs.append(pa.SocketActor.start(client, transport_options=_transport_options()))
+            refs.append(pa.SocketActor.start(client, **_options()))
         for client in clients:
             wait(client.joined, ctx, "all joins")
             if client.problem is not None:
@@ -202,6 +235,73 @@ def fanout(ctx: Context, counts: Counts) -> Metrics:
             ref.stop(block=False)
         for ref in refs:
             ref.stop()
+
+
+def _all_joined(ctx: Context, clients: list[_Client]) -> None:
+    for client in clients:
+        wait(client.joined, ctx, "all joins")
+        if client.problem is not None:
+            raise BenchError(client.problem)
+
+
+def _stop_all(ctx: Context, refs: list[pykka.ActorRef[Any]]) -> float:
+    """Stop every actor, one after another, each ``stop()`` waiting for its actor; the
+    seconds it took. (Stopping them all at once, ``stop(block=False)`` for each and then
+    waiting, starves the pooled runtime: see docs/benchmarks.md.)"""
+    t0 = time.perf_counter()
+    for ref in refs:
+        ref.stop(timeout=ctx.timeout)
+    return time.perf_counter() - t0
+
+
+def scale(ctx: Context, counts: Counts) -> Metrics:
+    """``counts.sockets`` sockets joined to one topic: threads, memory, the time to join
+    them, a hold of ``counts.hold`` seconds (counting disconnects), the aggregate rate of
+    ``counts.fanout`` broadcasts to each, then the time to stop them all and what is left."""
+    topic = ctx.topic("scale")
+    threads_before = os_threads()
+    _start(ctx, _Client(ctx, topic)).stop()  # warm-up: imports, the pool, the reader
+    # the baseline: without the connector threads (they end after 5 idle seconds)
+    connectors = sum(t.name.startswith("phoenix_actor-connector") for t in threading.enumerate())
+    threads0 = os_threads() - connectors
+    fds0 = open_fds()
+    tally, trouble = Tally(counts.sockets), _Trouble()
+    clients = [_Client(ctx, topic, tally, trouble) for _ in range(counts.sockets)]
+    refs: list[pykka.ActorRef[Any]] = []
+    try:
+        t0 = time.perf_counter()
+        for client in clients:
+            client.target = counts.fanout
+            refs.append(pa.SocketActor.start(client, **_options()))
+        _all_joined(ctx, clients)
+        metrics: Metrics = {
+            "join_s": time.perf_counter() - t0,
+            "rss_mb": rss_mb(),
+            "os_threads": os_threads(),
+            "py_threads": threading.active_count(),
+            "threads_before": threads_before,
+        }
+        metrics["each"] = counts.fanout
+        hold0 = time.perf_counter()
+        time.sleep(counts.hold)  # the hold is what is measured: heartbeats go on meanwhile
+        metrics.update(
+            hold_s=time.perf_counter() - hold0,
+            heartbeat_timeouts=trouble.heartbeat_timeouts,
+            disconnects=trouble.disconnects,
+            os_threads_after_hold=os_threads(),
+        )
+        metrics.update(fanout_metrics(ctx, topic, counts, tally, threads0=threads0, joins_began=t0))
+        del metrics["threads"], metrics["connect_s"]
+    except BaseException:
+        for ref in refs:
+            ref.stop(block=False)
+        raise
+    metrics["stop_s"] = _stop_all(ctx, refs)
+    refs.clear()
+    # connector threads end after 5 idle seconds: wait for them
+    metrics["threads_left"] = settle(os_threads, threads0, timeout=8.0) - threads0
+    metrics["fds_left"] = settle(open_fds, fds0, timeout=2.0) - fds0
+    return metrics
 
 
 def stop(ctx: Context, counts: Counts) -> Metrics:
@@ -215,5 +315,6 @@ SCENARIOS = {
     "push_reply": push_reply,
     "connect_join": connect_join,
     "fanout": fanout,
+    "scale": scale,
     "stop": stop,
 }

@@ -37,6 +37,9 @@ class _Raw:
         self.ws = websocket.create_connection(
             ctx.url(), timeout=ctx.timeout, skip_utf8_validation=True
         )
+        # connected: no timeout on reads (CPython polls before each read of a socket that
+        # has one, which is not what a blocking client pays)
+        self.ws.settimeout(None)
         self.ref = 0
         self.join_ref: str | None = None
 
