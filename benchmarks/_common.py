@@ -129,6 +129,17 @@ def latency_metrics(prefix: str, seconds: Sequence[float], scale: float) -> Metr
     }
 
 
+def round_trips(counts: Counts, once: Callable[[int], object]) -> Metrics:
+    """Time ``once(i)`` for ``counts.push`` sequential round trips, after 10 to warm up:
+    the ``rtt`` latencies in microseconds."""
+    samples = []
+    for i in range(counts.push + 10):
+        t0 = time.perf_counter()
+        once(i)
+        samples.append(time.perf_counter() - t0)
+    return latency_metrics("rtt", samples[10:], 1e6)
+
+
 def _status(field: str) -> int:
     with open("/proc/self/status", encoding="ascii") as status:
         for line in status:

@@ -33,6 +33,7 @@ from benchmarks._common import (
     os_threads,
     peak_rss_mb,
     process_cpu_seconds,
+    round_trips,
     rss_mb,
     settle,
     stop_metrics,
@@ -221,12 +222,7 @@ def push_reply(ctx: Context, counts: Counts) -> Metrics:
     topic = ctx.topic("push")
     conn = _joined(ctx, topic)
     try:
-        samples = []
-        for i in range(counts.push + 10):
-            t0 = time.perf_counter()
-            conn.reply(conn.send(topic, "echo", {"n": i}))
-            samples.append(time.perf_counter() - t0)
-        return latency_metrics("rtt", samples[10:], 1e6)
+        return round_trips(counts, lambda i: conn.reply(conn.send(topic, "echo", {"n": i})))
     finally:
         conn.close()
 

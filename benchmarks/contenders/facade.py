@@ -32,6 +32,7 @@ from benchmarks._common import (
     fanout_metrics,
     latency_metrics,
     os_threads,
+    round_trips,
     settle,
     stop_metrics,
     wait_until_start,
@@ -134,12 +135,7 @@ def push_reply(ctx: Context, counts: Counts) -> Metrics:
     topic = ctx.topic("push")
     facade = _open(ctx, topic)
     try:
-        samples = []
-        for i in range(counts.push + 10):
-            t0 = time.perf_counter()
-            facade.push(topic, "echo", {"n": i})
-            samples.append(time.perf_counter() - t0)
-        return latency_metrics("rtt", samples[10:], 1e6)
+        return round_trips(counts, lambda i: facade.push(topic, "echo", {"n": i}))
     finally:
         facade.close()
 

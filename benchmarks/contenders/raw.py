@@ -23,6 +23,7 @@ from benchmarks._common import (
     latency_metrics,
     os_threads,
     peak_rss_mb,
+    round_trips,
     rss_mb,
     stop_metrics,
     wait_until_start,
@@ -103,12 +104,7 @@ def push_reply(ctx: Context, counts: Counts) -> Metrics:
     raw = _Raw(ctx)
     try:
         raw.join(topic)
-        samples = []
-        for i in range(counts.push + 10):
-            t0 = time.perf_counter()
-            raw.reply(raw.send(topic, "echo", {"n": i}))
-            samples.append(time.perf_counter() - t0)
-        return latency_metrics("rtt", samples[10:], 1e6)
+        return round_trips(counts, lambda i: raw.reply(raw.send(topic, "echo", {"n": i})))
     finally:
         raw.close()
 
