@@ -496,7 +496,7 @@ def run(smoke: bool, repeats: int, timeout: float) -> list[str]:
     )
 
     def added(key: str, mode: dict[str, list[float]]) -> str:
-        return f"+{mode[key][0] - mode['trip0'][0]:.1f} us"
+        return f"{mode[key][0] - mode['trip0'][0]:+.1f} us"  # noise can make it negative
 
     starts = {name: 2 * m["actor"][0] + m["thread"][0] for name, m in (("", free), ("1", pin))}
     lines = [

@@ -49,5 +49,5 @@ def test_floor_smoke_prints_every_row() -> None:
         for value in values:
             assert VALUE.match(value), f"{cells[0]}: {value!r}"
     assert "- CPU: " in done.stdout  # the machine is described
-    assert re.search(r"one hand-off \(the callback API\) takes \+\d+\.\d us", done.stdout)
+    assert re.search(r"one hand-off \(the callback API\) takes [+-]\d+\.\d us", done.stdout)
     assert re.search(r"= [\d.]+x of one selector thread", done.stdout)
