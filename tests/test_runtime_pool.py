@@ -14,7 +14,7 @@ from typing import Any
 import pykka
 import pytest
 
-from phoenix_actor.runtime import PooledActor, PooledFuture, WorkerPool, default_pool
+from phoenix_actor.runtime import PooledActor, PooledFuture, WorkerPool, blocking, default_pool
 from tests.conftest import TIMEOUT
 
 
@@ -493,3 +493,32 @@ def test_a_base_exception_in_on_start_stops_every_actor_not_the_pool(
     assert on_pool(worker_pool).start().ask("pool still runs", timeout=TIMEOUT) == (
         "pool still runs"
     )
+
+
+def test_a_spare_that_cannot_start_at_shutdown_is_no_error(
+    worker_pool: WorkerPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At interpreter shutdown (Python 3.12+) no thread can start: a worker that blocks
+    then gets no spare, and says nothing (the exit hook stops sockets there)."""
+    ran: list[str] = []
+
+    class Blocks(PooledActor):
+        def on_receive(self, message: Any) -> Any:
+            def refuse(_thread: threading.Thread) -> None:
+                raise RuntimeError("can't create new thread at interpreter shutdown")
+
+            monkeypatch.setattr(threading.Thread, "start", refuse)
+            try:
+                with blocking():  # the pool would start a spare here
+                    ran.append("waited")
+            finally:
+                monkeypatch.undo()
+            return "done"
+
+    Blocks.worker_pool = worker_pool
+    ref = Blocks.start()
+    try:
+        assert ref.ask("go", timeout=TIMEOUT) == "done"
+        assert ran == ["waited"]
+    finally:
+        ref.stop()

@@ -259,7 +259,12 @@ class WorkerPool:
                 daemon=True,
             )
             self._workers.add(worker)
-            worker.thread.start()
+            try:
+                worker.thread.start()
+            except RuntimeError:  # the interpreter is shutting down: no new thread
+                self._workers.discard(worker)
+                logger.debug("%s: no spare worker at interpreter shutdown", self.name)
+                return
         self._saturated = False
 
     def _retire(self, worker: _Worker, *, only_if_spare: bool) -> bool:
