@@ -62,7 +62,7 @@ def test_every_dependency_has_a_lower_bound_for_the_lowest_versions_run() -> Non
     )
     assert done.returncode == 0, done.stderr
     pins = dict(line.split("==") for line in done.stdout.splitlines())
-    assert pins["pykka"] == "4.0"
+    assert pins["pykka"] == "4.4.2"
     assert pins["websocket-client"] == "1.9.1"
     assert pins["websockets"] == "17.0"
 
